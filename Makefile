@@ -1,0 +1,37 @@
+# motionlora — `make setup` builds .venv, `make test` runs the suite, `make run` runs the pipeline.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# The CPU wheel by default. For a GPU build: make setup TORCH_SPEC="torch==2.13.0" TORCH_INDEX_URL=<your CUDA wheel index>
+TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX_URL ?=
+PYTEST_ARGS ?=
+
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup test run lock clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements/lock.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
+	$(PY) -m pip install --quiet -c requirements/lock.txt -e ".[test]"
+	touch $@
+
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+run: setup
+	@echo "make run: the KFP pipeline is not built yet (issue 6)." >&2; exit 2
+
+# Re-pin every dependency to what is installed in .venv now (torch is pinned by TORCH_SPEC).
+lock: setup
+	$(PY) -m pip freeze --exclude-editable | grep -vE '^(torch|motionlora)==' > requirements/lock.txt
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

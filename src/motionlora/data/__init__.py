@@ -1,0 +1,1 @@
+"""Reference clips: reading and writing video, ingestion, preprocessing."""

@@ -1,0 +1,88 @@
+"""Read and write video as uint8 frame arrays of shape (F, H, W, 3).
+
+mp4 goes through the ffmpeg binary that imageio-ffmpeg ships (no system ffmpeg needed); gif
+through imageio's pillow plugin, so every clip the project writes can be read back here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+GIF_SUFFIXES = (".gif",)
+
+
+@dataclass(frozen=True)
+class Video:
+    """Decoded frames plus the stream's frame rate."""
+
+    frames: np.ndarray
+    fps: float
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.frames.shape[2]), int(self.frames.shape[1])
+
+
+def _check_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"frames must be uint8 of shape (F, H, W, 3), got {frames.dtype} {frames.shape}")
+    return np.ascontiguousarray(frames)
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
+    """Write `frames` to `path`; the suffix picks the format (.gif, else an H.264 mp4/mov/mkv)."""
+    import imageio.v3 as iio
+    import imageio_ffmpeg
+
+    frames = _check_frames(frames)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in GIF_SUFFIXES:
+        iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+        return path
+    height, width = frames.shape[1:3]
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_out="yuv444p" if width % 2 or height % 2 else "yuv420p",
+        macro_block_size=1,
+        output_params=["-crf", "10"],
+        ffmpeg_log_level="error",
+    )
+    writer.send(None)
+    for frame in frames:
+        writer.send(frame)
+    writer.close()
+    return path
+
+
+def read_video(path: str | Path) -> Video:
+    """Decode every frame of the video at `path` to RGB uint8."""
+    import imageio.v3 as iio
+    import imageio_ffmpeg
+
+    path = Path(path)
+    if path.suffix.lower() in GIF_SUFFIXES:
+        frames = iio.imread(path, extension=".gif", mode="RGB")
+        if frames.ndim == 3:
+            frames = frames[None]
+        durations = iio.immeta(path, extension=".gif").get("duration") or 125
+        return Video(np.ascontiguousarray(frames[..., :3]), 1000.0 / float(durations))
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    meta = reader.__next__()
+    width, height = meta["size"]
+    frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
+    if not frames:
+        raise ValueError(f"{path}: no frames could be decoded")
+    return Video(np.stack(frames), float(meta.get("fps") or 0.0))

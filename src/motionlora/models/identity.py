@@ -1,0 +1,63 @@
+"""Who a base model is: the hash of its UNet weights and of its UNet architecture.
+
+Adapters record both, so loading an adapter onto other weights (even of the same shape) is refused
+instead of silently producing a different motion. The weight hash is taken over the files on disk,
+so it does not depend on the dtype or device the model is loaded with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+_CHUNK = 1 << 22
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Provenance of a base model: where it came from and hashes of what was loaded."""
+
+    source: str
+    weights_sha256: str
+    architecture_sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def architecture_hash(config: Mapping[str, Any]) -> str:
+    """Hash a diffusers model config, ignoring bookkeeping keys such as `_diffusers_version`."""
+    public = {k: v for k, v in config.items() if not k.startswith("_")}
+    if "_class_name" in config:
+        public["class"] = config["_class_name"]
+    blob = json.dumps(public, sort_keys=True, default=list).encode()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def weights_hash(unet_dir: Path) -> str:
+    """sha256 over the UNet weight files (names and bytes, in name order)."""
+    files = sorted(p for p in Path(unet_dir).iterdir() if p.name.endswith(WEIGHT_SUFFIXES))
+    if not files:
+        raise FileNotFoundError(f"no UNet weight files (*.safetensors, *.bin) in {unet_dir}")
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def identify_model(model_dir: Path, source: str | None = None) -> ModelIdentity:
+    """Identity of the diffusers-format model in `model_dir` (UNet in its `unet/` subfolder)."""
+    unet_dir = Path(model_dir) / "unet"
+    config = json.loads((unet_dir / "config.json").read_text())
+    return ModelIdentity(
+        source=source or str(model_dir),
+        weights_sha256=weights_hash(unet_dir),
+        architecture_sha256=architecture_hash(config),
+    )

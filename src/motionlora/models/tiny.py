@@ -1,0 +1,123 @@
+"""Write a randomly initialised, diffusers-format T2V model to disk, entirely offline.
+
+Tests and smoke runs load it through the same `from_pretrained` path as a real model. Its shape
+mirrors ZeroScope's (cross-attention down blocks followed by a plain one, temporal transformers
+everywhere) at a size that runs a forward pass in milliseconds on a CPU.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+TOKENIZER_MAX_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class TinyModelSpec:
+    """Sizes of the tiny model; the defaults are what the tests use."""
+
+    unet_channels: tuple[int, ...] = (16, 32, 32)
+    layers_per_block: int = 1
+    attention_heads: int = 2
+    text_hidden: int = 32
+    text_layers: int = 2
+    vae_channels: tuple[int, ...] = (16, 32)
+    latent_channels: int = 4
+    sample_size: int = 32
+    norm_groups: int = 8
+
+
+def _byte_vocab() -> dict[str, int]:
+    """CLIP's byte-level alphabet, each symbol alone and word-final, plus the special tokens.
+
+    With no merges every word is spelled out in bytes: tiny, but a real BPE tokenizer.
+    """
+    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    codepoints = printable + [256 + i for i in range(256 - len(printable))]
+    symbols = [chr(c) for c in codepoints]
+    tokens = ["<|startoftext|>", "<|endoftext|>"] + symbols + [s + "</w>" for s in symbols]
+    return {tok: i for i, tok in enumerate(tokens)}
+
+
+def _build_tokenizer(max_length: int):
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer(vocab=_byte_vocab(), merges=[])
+    tokenizer.model_max_length = max_length
+    return tokenizer
+
+
+def build_tiny_model(out_dir: str | Path, seed: int = 0, spec: TinyModelSpec = TinyModelSpec()) -> Path:
+    """Write a tiny random T2V model (UNet3D, VAE, CLIP text encoder, tokenizer, DDIM) to `out_dir`."""
+    import diffusers
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    levels = len(spec.unet_channels)
+    down = ("CrossAttnDownBlock3D",) * (levels - 1) + ("DownBlock3D",)
+    up = ("UpBlock3D",) + ("CrossAttnUpBlock3D",) * (levels - 1)
+    vae_scale = 2 ** (len(spec.vae_channels) - 1)
+    unet = diffusers.UNet3DConditionModel(
+        sample_size=spec.sample_size // vae_scale,
+        in_channels=spec.latent_channels,
+        out_channels=spec.latent_channels,
+        down_block_types=down,
+        up_block_types=up,
+        block_out_channels=spec.unet_channels,
+        layers_per_block=spec.layers_per_block,
+        norm_num_groups=spec.norm_groups,
+        cross_attention_dim=spec.text_hidden,
+        attention_head_dim=spec.attention_heads,
+    )
+    unet.save_pretrained(out / "unet")
+
+    vae = diffusers.AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * len(spec.vae_channels),
+        up_block_types=("UpDecoderBlock2D",) * len(spec.vae_channels),
+        block_out_channels=spec.vae_channels,
+        latent_channels=spec.latent_channels,
+        norm_num_groups=spec.norm_groups,
+        sample_size=spec.sample_size,
+    )
+    vae.save_pretrained(out / "vae")
+
+    tokenizer = _build_tokenizer(TOKENIZER_MAX_LENGTH)
+    tokenizer.save_pretrained(out / "tokenizer")
+    text_config = CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.text_hidden,
+        intermediate_size=spec.text_hidden * 2,
+        num_hidden_layers=spec.text_layers,
+        num_attention_heads=2,
+        max_position_embeddings=TOKENIZER_MAX_LENGTH,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    CLIPTextModel(text_config).save_pretrained(out / "text_encoder")
+
+    scheduler = diffusers.DDIMScheduler(
+        beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False, set_alpha_to_one=False
+    )
+    scheduler.save_pretrained(out / "scheduler")
+
+    index = {
+        "_class_name": "TextToVideoSDPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "unet": ["diffusers", "UNet3DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+    }
+    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+    (out / "motionlora_tiny.json").write_text(json.dumps({"seed": seed, **asdict(spec)}, indent=2) + "\n")
+    return out
