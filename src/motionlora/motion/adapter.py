@@ -1,0 +1,145 @@
+"""Motion adapters on disk, peft style: `adapter_model.safetensors` + `adapter_config.json`, plus
+`motion.json` with what peft does not know (preset, highway defaults, the base model's identity).
+
+Loading checks the base model first: a motion LoRA re-shapes one model's temporal attention, and on
+other weights it would produce some other motion without any error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
+from safetensors.torch import load_file, save_file
+
+from motionlora import __version__
+from motionlora.models.identity import ModelIdentity
+from motionlora.motion.lora import inject_lora, lora_modules
+from motionlora.motion.tap import MOTION_ADAPTER, PRESETS
+
+WEIGHTS_NAME = "adapter_model.safetensors"
+CONFIG_NAME = "adapter_config.json"
+MOTION_NAME = "motion.json"
+FORMAT = "motionlora.motion-adapter/1"
+
+
+class AdapterMismatchError(ValueError):
+    """The adapter was trained on another base model than the one it is being loaded onto."""
+
+
+@dataclass(frozen=True)
+class MotionAdapterInfo:
+    """The contents of `motion.json`."""
+
+    preset: str
+    rank: int
+    alpha: float
+    base_model: dict[str, str]
+    highway_scope: str = "all"
+    highway_beta: float = 1.1
+    pli_tau: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: str = FORMAT
+    motionlora_version: str = __version__
+
+    @classmethod
+    def read(cls, adapter_dir: str | Path) -> "MotionAdapterInfo":
+        path = Path(adapter_dir) / MOTION_NAME
+        if not path.exists():
+            raise FileNotFoundError(f"{adapter_dir} is not a motion adapter: {MOTION_NAME} is missing")
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT:
+            raise ValueError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
+        if data.get("preset") not in PRESETS:
+            raise ValueError(f"{path}: preset {data.get('preset')!r} is not one of {sorted(PRESETS)}")
+        return cls(**data)
+
+    def write(self, adapter_dir: Path) -> None:
+        (adapter_dir / MOTION_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+
+def save_motion_adapter(
+    unet: torch.nn.Module,
+    out_dir: str | Path,
+    identity: ModelIdentity,
+    preset: str,
+    highway_scope: str = "all",
+    highway_beta: float = 1.1,
+    pli_tau: int | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write the motion LoRA of `unet` (adapter `motion`) as a peft-format adapter folder."""
+    modules = lora_modules(unet, MOTION_ADAPTER)
+    if not modules:
+        raise ValueError("the UNet carries no motion LoRA to save (apply_motion_lora first)")
+    first = next(iter(modules.values()))
+    config = LoraConfig(
+        r=first.r[MOTION_ADAPTER],
+        lora_alpha=first.lora_alpha[MOTION_ADAPTER],
+        lora_dropout=0.0,
+        target_modules=sorted(modules),
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = get_peft_model_state_dict(unet, adapter_name=MOTION_ADAPTER)
+    save_file({k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}, out / WEIGHTS_NAME)
+    config.save_pretrained(out)
+    MotionAdapterInfo(
+        preset=preset,
+        rank=config.r,
+        alpha=float(config.lora_alpha),
+        base_model=identity.to_dict(),
+        highway_scope=highway_scope,
+        highway_beta=highway_beta,
+        pli_tau=pli_tau,
+        extra=dict(extra or {}),
+    ).write(out)
+    return out
+
+
+def check_base_model(info: MotionAdapterInfo, identity: ModelIdentity, adapter_dir: str | Path) -> None:
+    """Refuse an adapter whose recorded base model differs from `identity`."""
+    recorded = info.base_model
+    for key, what in (("architecture_sha256", "architecture"), ("weights_sha256", "weights")):
+        if recorded.get(key) != getattr(identity, key):
+            raise AdapterMismatchError(
+                f"adapter {adapter_dir} was trained on a base model with {what} hash {recorded.get(key)} "
+                f"({recorded.get('source')}), but the loaded base model {identity.source} has {what} hash "
+                f"{getattr(identity, key)}"
+            )
+
+
+def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity: ModelIdentity) -> MotionAdapterInfo:
+    """Inject the adapter in `adapter_dir` into `unet` (adapter `motion`, frozen) after checking its base."""
+    adapter_dir = Path(adapter_dir)
+    info = MotionAdapterInfo.read(adapter_dir)
+    check_base_model(info, identity, adapter_dir)
+    if lora_modules(unet, MOTION_ADAPTER):
+        raise ValueError("the UNet already carries a motion LoRA; load the adapter onto a fresh base model")
+    config = LoraConfig.from_pretrained(str(adapter_dir))
+    missing = [t for t in config.target_modules if not _has_module(unet, t)]
+    if missing:
+        raise AdapterMismatchError(f"adapter {adapter_dir} targets modules the base UNet does not have: {missing[:5]}")
+    inject_lora(unet, list(config.target_modules), MOTION_ADAPTER, config.r, config.lora_alpha, 0.0)
+    state = load_file(adapter_dir / WEIGHTS_NAME)
+    result = set_peft_model_state_dict(unet, state, adapter_name=MOTION_ADAPTER)
+    absent = [k for k in result.missing_keys if MOTION_ADAPTER in k]
+    if absent or result.unexpected_keys:
+        raise ValueError(
+            f"{adapter_dir / WEIGHTS_NAME} does not match its config: missing {absent[:5]}, "
+            f"unexpected {list(result.unexpected_keys)[:5]}"
+        )
+    unet.requires_grad_(False)
+    return info
+
+
+def _has_module(model: torch.nn.Module, name: str) -> bool:
+    try:
+        model.get_submodule(name)
+    except AttributeError:
+        return False
+    return True

@@ -1,0 +1,54 @@
+"""TAP, temporal attention purification: motion LoRA only on the temporal-attention projections
+that shape attention, never on Value, so the pretrained Value embeddings are re-assembled into the
+new motion instead of learning the reference clips' appearance.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
+from peft import LoraConfig
+
+from motionlora.motion.lora import inject_lora
+
+MOTION_ADAPTER = "motion"
+
+_ATTN = ("attn1", "attn2")
+# Per preset: the linears inside every BasicTransformerBlock of every TransformerTemporalModel.
+PRESETS: dict[str, tuple[str, ...]] = {
+    "tap-k": tuple(f"{a}.to_k" for a in _ATTN),
+    "tap-qk": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k")),
+    "reference": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_k", "to_out.0")),
+    "all": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k", "to_v", "to_out.0")) + ("ff.net.0.proj", "ff.net.2"),
+}
+
+
+def temporal_transformers(unet: torch.nn.Module) -> dict[str, TransformerTemporalModel]:
+    """`transformer_in` and every temporal transformer of the down, mid and up blocks, by name."""
+    found = {name: m for name, m in unet.named_modules() if isinstance(m, TransformerTemporalModel)}
+    if not found:
+        raise ValueError(f"{type(unet).__name__} has no TransformerTemporalModel: not a UNet3D text-to-video model")
+    return found
+
+
+def motion_lora_targets(unet: torch.nn.Module, preset: str = "tap-k") -> list[str]:
+    """Fully qualified names of the linears the preset puts the motion LoRA on."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown motion LoRA preset {preset!r}; valid presets: {sorted(PRESETS)}")
+    targets = []
+    for name, temporal in temporal_transformers(unet).items():
+        for i, _ in enumerate(temporal.transformer_blocks):
+            targets.extend(f"{name}.transformer_blocks.{i}.{leaf}" for leaf in PRESETS[preset])
+    return targets
+
+
+def apply_motion_lora(
+    unet: torch.nn.Module, preset: str = "tap-k", rank: int = 16, alpha: float | None = None, dropout: float = 0.0
+) -> LoraConfig:
+    """Inject the motion LoRA per `preset`; afterwards only LoRA weights require grad.
+
+    `alpha` defaults to `rank` (update scale 1).
+    """
+    targets = motion_lora_targets(unet, preset)
+    unet.requires_grad_(False)
+    return inject_lora(unet, targets, MOTION_ADAPTER, rank, float(alpha if alpha is not None else rank), dropout)

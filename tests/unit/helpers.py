@@ -1,0 +1,31 @@
+"""Small helpers shared by the unit tests (not fixtures: plain functions)."""
+
+from __future__ import annotations
+
+import torch
+
+from motionlora.motion.lora import lora_parameters
+
+
+def randomize_lora(unet: torch.nn.Module, adapter_name: str, seed: int = 0) -> None:
+    """Give an adapter non-zero weights (peft initialises B to zero, i.e. a no-op update)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for param in lora_parameters(unet, adapter_name):
+            param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+
+
+def unet_inputs(unet: torch.nn.Module, frames: int = 4, seed: int = 0) -> dict:
+    """Deterministic latents, timestep and text embeddings matching `unet`'s config."""
+    generator = torch.Generator().manual_seed(seed)
+    size = unet.config.sample_size
+    return {
+        "sample": torch.randn((1, unet.config.in_channels, frames, size, size), generator=generator),
+        "timestep": 500,
+        "encoder_hidden_states": torch.randn((1, 16, unet.config.cross_attention_dim), generator=generator),
+    }
+
+
+@torch.no_grad()
+def run_unet(unet: torch.nn.Module, inputs: dict) -> torch.Tensor:
+    return unet(**inputs).sample
