@@ -7,10 +7,11 @@ import dataclasses
 
 import torch
 
+from motionlora.config import load_config
 from motionlora.data.video import write_video
 from motionlora.generate import SCHEDULERS, SamplingConfig, generate_video
 from motionlora.models.loading import load_t2v_model
-from motionlora.motion.adapter import load_motion_adapter
+from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
 
 
@@ -23,27 +24,35 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+_FLAG_FIELDS = {
+    "steps": "steps",
+    "guidance": "guidance_scale",
+    "frames": "frames",
+    "scheduler": "scheduler",
+    "negative_prompt": "negative_prompt",
+    "highway": "highway",
+    "beta": "beta",
+    "pli_tau": "pli_tau",
+    "lora_scale": "lora_scale",
+}
+
+
+def sampling_config(args: argparse.Namespace, adapter: MotionAdapterInfo | None) -> SamplingConfig:
+    """Defaults < the recipe's `sampling` section < the adapter's highway/PLI settings < flags."""
+    config = load_config(SamplingConfig, args.config, "sampling", args.set)
+    if adapter is not None:
+        config = dataclasses.replace(config, highway=adapter.highway_scope, beta=adapter.highway_beta, pli_tau=adapter.pli_tau)
+    flags = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
+    if args.size:
+        flags["width"], flags["height"] = args.size
+    return dataclasses.replace(config, **flags)
+
+
 def _generate(args: argparse.Namespace) -> int:
     dtype = torch.float16 if args.fp16 else torch.float32
     model = load_t2v_model(args.model, dtype=dtype, device=args.device)
-    highway, beta, tau = "off", 1.0, None
-    if args.adapter:
-        info = load_motion_adapter(model.unet, args.adapter, model.identity)
-        highway, beta, tau = info.highway_scope, info.highway_beta, info.pli_tau
-    width, height = args.size if args.size else (None, None)
-    config = SamplingConfig(
-        steps=args.steps,
-        guidance_scale=args.guidance,
-        frames=args.frames,
-        width=width,
-        height=height,
-        scheduler=args.scheduler,
-        negative_prompt=args.negative_prompt,
-        highway=args.highway or highway,
-        beta=args.beta if args.beta is not None else beta,
-        pli_tau=args.pli_tau if args.pli_tau is not None else tau,
-        lora_scale=args.lora_scale,
-    )
+    info = load_motion_adapter(model.unet, args.adapter, model.identity) if args.adapter else None
+    config = sampling_config(args, info)
     frames = generate_video(model, args.prompt, config, seed=args.seed, progress=True)
     out = write_video(args.out, frames, fps=args.fps)
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())
@@ -56,18 +65,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="base model: folder, hub id, or s3://… / gs://… URL")
     p.add_argument("--adapter", help="motion adapter folder (adapter_model.safetensors, adapter_config.json, motion.json)")
     p.add_argument("--prompt", required=True)
-    p.add_argument("--negative-prompt", default="")
+    p.add_argument("--negative-prompt")
     p.add_argument("--out", required=True, help="output video: .mp4 or .gif")
     p.add_argument("--highway", choices=HIGHWAY_SCOPES, help="appearance highway scope (default: the adapter's, else off)")
     p.add_argument("--beta", type=float, help="appearance highway scale β (default: the adapter's, else 1.0)")
     p.add_argument("--pli-tau", type=int, help="phased LoRA integration: adapter only at timesteps t > τ (default: the adapter's)")
-    p.add_argument("--lora-scale", type=float, default=1.0, help="scale of the motion LoRA update")
+    p.add_argument("--lora-scale", type=float, help="scale of the motion LoRA update (default 1)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=25)
-    p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (1 = off)")
-    p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--steps", type=int, help="denoising steps (default 25)")
+    p.add_argument("--guidance", type=float, help="classifier-free guidance scale, 1 = off (default 7.5)")
+    p.add_argument("--frames", type=int, help="frames to generate (default 16)")
     p.add_argument("--size", type=parse_size, help="WxH (default: the model's native size)")
-    p.add_argument("--scheduler", choices=sorted(SCHEDULERS), default="ddim")
+    p.add_argument("--scheduler", choices=sorted(SCHEDULERS), help="sampler (default ddim)")
+    p.add_argument("--config", help="YAML recipe whose `sampling` section sets the defaults (e.g. configs/tiny.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a `sampling` setting")
     p.add_argument("--fps", type=float, default=8.0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--fp16", action="store_true", help="load the model in float16 (GPU)")

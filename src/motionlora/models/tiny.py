@@ -31,7 +31,7 @@ class TinyModelSpec:
     norm_groups: int = 8
 
 
-def _byte_vocab() -> dict[str, int]:
+def byte_vocab() -> dict[str, int]:
     """CLIP's byte-level alphabet, each symbol alone and word-final, plus the special tokens.
 
     With no merges every word is spelled out in bytes: tiny, but a real BPE tokenizer.
@@ -46,38 +46,33 @@ def _byte_vocab() -> dict[str, int]:
 def _build_tokenizer(max_length: int):
     from transformers import CLIPTokenizer
 
-    tokenizer = CLIPTokenizer(vocab=_byte_vocab(), merges=[])
+    tokenizer = CLIPTokenizer(vocab=byte_vocab(), merges=[])
     tokenizer.model_max_length = max_length
     return tokenizer
 
 
-def build_tiny_model(out_dir: str | Path, seed: int = 0, spec: TinyModelSpec = TinyModelSpec()) -> Path:
-    """Write a tiny random T2V model (UNet3D, VAE, CLIP text encoder, tokenizer, DDIM) to `out_dir`."""
+def _unet(spec: TinyModelSpec, vae_scale: int):
     import diffusers
-    from transformers import CLIPTextConfig, CLIPTextModel
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(seed)
     levels = len(spec.unet_channels)
-    down = ("CrossAttnDownBlock3D",) * (levels - 1) + ("DownBlock3D",)
-    up = ("UpBlock3D",) + ("CrossAttnUpBlock3D",) * (levels - 1)
-    vae_scale = 2 ** (len(spec.vae_channels) - 1)
-    unet = diffusers.UNet3DConditionModel(
+    return diffusers.UNet3DConditionModel(
         sample_size=spec.sample_size // vae_scale,
         in_channels=spec.latent_channels,
         out_channels=spec.latent_channels,
-        down_block_types=down,
-        up_block_types=up,
+        down_block_types=("CrossAttnDownBlock3D",) * (levels - 1) + ("DownBlock3D",),
+        up_block_types=("UpBlock3D",) + ("CrossAttnUpBlock3D",) * (levels - 1),
         block_out_channels=spec.unet_channels,
         layers_per_block=spec.layers_per_block,
         norm_num_groups=spec.norm_groups,
         cross_attention_dim=spec.text_hidden,
         attention_head_dim=spec.attention_heads,
     )
-    unet.save_pretrained(out / "unet")
 
-    vae = diffusers.AutoencoderKL(
+
+def _vae(spec: TinyModelSpec):
+    import diffusers
+
+    return diffusers.AutoencoderKL(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * len(spec.vae_channels),
@@ -87,28 +82,48 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, spec: TinyModelSpec = T
         norm_num_groups=spec.norm_groups,
         sample_size=spec.sample_size,
     )
-    vae.save_pretrained(out / "vae")
 
+
+def _text_encoder(spec: TinyModelSpec, tokenizer):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=spec.text_hidden,
+            intermediate_size=spec.text_hidden * 2,
+            num_hidden_layers=spec.text_layers,
+            num_attention_heads=2,
+            max_position_embeddings=TOKENIZER_MAX_LENGTH,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
+def build_tiny_model(out_dir: str | Path, seed: int = 0, spec: TinyModelSpec = TinyModelSpec()) -> Path:
+    """Write a tiny random T2V model (UNet3D, VAE, CLIP text encoder, tokenizer, DDIM) to `out_dir`.
+
+    The weights depend only on `seed` and `spec`; the caller's global RNG state is left alone.
+    """
+    import diffusers
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     tokenizer = _build_tokenizer(TOKENIZER_MAX_LENGTH)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        unet = _unet(spec, 2 ** (len(spec.vae_channels) - 1))
+        vae = _vae(spec)
+        text_encoder = _text_encoder(spec, tokenizer)
+    unet.save_pretrained(out / "unet")
+    vae.save_pretrained(out / "vae")
+    text_encoder.save_pretrained(out / "text_encoder")
     tokenizer.save_pretrained(out / "tokenizer")
-    text_config = CLIPTextConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=spec.text_hidden,
-        intermediate_size=spec.text_hidden * 2,
-        num_hidden_layers=spec.text_layers,
-        num_attention_heads=2,
-        max_position_embeddings=TOKENIZER_MAX_LENGTH,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    CLIPTextModel(text_config).save_pretrained(out / "text_encoder")
-
-    scheduler = diffusers.DDIMScheduler(
+    diffusers.DDIMScheduler(
         beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012, clip_sample=False, set_alpha_to_one=False
-    )
-    scheduler.save_pretrained(out / "scheduler")
-
+    ).save_pretrained(out / "scheduler")
     index = {
         "_class_name": "TextToVideoSDPipeline",
         "_diffusers_version": diffusers.__version__,

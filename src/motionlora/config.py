@@ -1,0 +1,87 @@
+"""Typed configs from YAML recipes, with `key=value` overrides and errors that name the bad key.
+
+Each step has a frozen dataclass; a recipe in `configs/` holds one section per step. Unknown keys
+are refused with the list of valid ones, since a misspelt key silently ignored means a run with
+settings nobody asked for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Sequence, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if annotation is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin in (list, tuple, Sequence):
+        return isinstance(value, (list, tuple))
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, annotation) if isinstance(annotation, type) else True
+
+
+def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T:
+    """Build dataclass `cls` from `data`, checking key names and value types."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            value = config_from_dict(hint, value, f"{where}.{key}")
+        elif isinstance(value, list) and typing.get_origin(hint) is tuple:
+            value = tuple(value)
+        if not _matches(value, hint):
+            raise ValueError(f"{where}.{key}: expected {hint}, got {value!r}")
+        values[key] = value
+    return cls(**values)
+
+
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply `a.b=value` overrides (values parsed as YAML) to a nested dict, in order."""
+    result = dict(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"override {item!r} must look like key=value")
+        node = result
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node[part] = dict(node.get(part) or {})
+            node = node[part]
+        node[leaf] = yaml.safe_load(raw)
+    return result
+
+
+def load_config(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = ()) -> T:
+    """`cls` from the `section` of the YAML recipe at `path` (defaults alone when None) plus overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a recipe must be a mapping of sections")
+        data = loaded.get(section) or {}
+    data = apply_overrides(data, overrides)
+    return config_from_dict(cls, data, f"{path or 'defaults'}:{section}")

@@ -1,0 +1,39 @@
+"""Typed configs: recipes, overrides, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from motionlora.config import load_config
+from motionlora.generate import SamplingConfig
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("recipe", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_loads(recipe):
+    assert isinstance(load_config(SamplingConfig, recipe, "sampling"), SamplingConfig)
+
+
+def test_overrides_win_and_are_typed(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("sampling:\n  steps: 10\n  highway: all\n")
+    config = load_config(SamplingConfig, recipe, "sampling", ["steps=4", "beta=1.1", "pli_tau=null"])
+    assert (config.steps, config.highway, config.beta, config.pli_tau) == (4, "all", 1.1, None)
+
+
+def test_unknown_key_lists_the_valid_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['stepz'\].*'steps'"):
+        load_config(SamplingConfig, None, "sampling", ["stepz=3"])
+
+
+def test_wrong_type_names_the_key():
+    with pytest.raises(ValueError, match="sampling.steps"):
+        load_config(SamplingConfig, None, "sampling", ["steps=many"])
+
+
+def test_malformed_override():
+    with pytest.raises(ValueError, match="key=value"):
+        load_config(SamplingConfig, None, "sampling", ["steps"])
