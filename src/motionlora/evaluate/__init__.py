@@ -1,0 +1,24 @@
+"""Evaluation: motion fidelity from point tracks, and CLIP-based appearance and text metrics."""
+
+from motionlora.evaluate.clip import DEFAULT_CLIP, ClipScorer, build_tiny_clip, load_clip
+from motionlora.evaluate.metrics import (
+    appearance_diversity,
+    appearance_leakage,
+    check_frames,
+    motion_fidelity,
+    temporal_consistency,
+    text_alignment,
+)
+
+__all__ = [
+    "DEFAULT_CLIP",
+    "ClipScorer",
+    "appearance_diversity",
+    "appearance_leakage",
+    "build_tiny_clip",
+    "check_frames",
+    "load_clip",
+    "motion_fidelity",
+    "temporal_consistency",
+    "text_alignment",
+]

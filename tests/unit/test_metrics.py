@@ -1,0 +1,168 @@
+"""Evaluation metrics: motion fidelity on clips drawn here, CLIP metrics on the tiny CLIP."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from motionlora.evaluate import (
+    appearance_diversity,
+    appearance_leakage,
+    build_tiny_clip,
+    load_clip,
+    motion_fidelity,
+    temporal_consistency,
+    text_alignment,
+)
+
+FRAMES, SIZE = 16, 64
+
+
+def _background(kind: str, colour: tuple[int, int, int]) -> np.ndarray:
+    image = np.full((SIZE, SIZE, 3), colour, np.uint8)
+    if kind == "stripes":
+        for y in range(0, SIZE, 8):
+            image[y : y + 4] = (40, 160, 40)
+    elif kind == "checker":
+        rows, cols = np.mgrid[:SIZE, :SIZE]
+        image[(rows // 8 + cols // 8) % 2 == 1] = (40, 40, 160)
+    return image
+
+
+def _clip(
+    shape: str = "square",
+    background: str = "plain",
+    velocity: tuple[float, float] = (1.0, 0.0),
+    start: tuple[int, int] = (20, 32),
+    colour: tuple[int, int, int] = (220, 30, 30),
+    background_colour: tuple[int, int, int] = (255, 255, 255),
+) -> np.ndarray:
+    """A filled shape moving at a constant `velocity` (pixels per frame) over a static background."""
+    frames = []
+    for k in range(FRAMES):
+        image = _background(background, background_colour)
+        x, y = round(start[0] + velocity[0] * k), round(start[1] + velocity[1] * k)
+        if shape == "square":
+            cv2.rectangle(image, (x - 6, y - 6), (x + 6, y + 6), colour, -1)
+        else:
+            cv2.circle(image, (x, y), 7, colour, -1)
+        frames.append(image)
+    return np.stack(frames)
+
+
+RIGHT = _clip()
+
+
+# --- motion fidelity ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        _clip("circle", "stripes", colour=(30, 30, 220), background_colour=(200, 200, 120)),
+        # Many static corners on a checkerboard: they must not drag the score down.
+        _clip("circle", "checker", colour=(250, 250, 0), background_colour=(90, 90, 90)),
+    ],
+    ids=["circle-on-stripes", "circle-on-checker"],
+)
+def test_same_motion_with_other_appearance_scores_high(other: np.ndarray) -> None:
+    assert motion_fidelity(RIGHT, other) > 0.8
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        _clip(velocity=(-1.0, 0.0), start=(44, 32)),
+        _clip(velocity=(0.0, 0.0)),
+        _clip(velocity=(0.0, 0.0), background="checker"),
+        _clip(velocity=(0.0, 1.0), start=(32, 20)),
+    ],
+    ids=["moving-left", "still", "still-on-checker", "moving-down"],
+)
+def test_other_motion_scores_low(other: np.ndarray) -> None:
+    assert motion_fidelity(RIGHT, other) < 0.3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_shuffled_frames_score_low(seed: int) -> None:
+    shuffled = RIGHT[np.random.default_rng(seed).permutation(FRAMES)]
+    assert motion_fidelity(RIGHT, shuffled) < 0.3
+
+
+def test_opposite_direction_is_anticorrelated() -> None:
+    assert motion_fidelity(RIGHT, RIGHT[::-1]) == pytest.approx(-1.0, abs=0.05)
+
+
+def test_symmetric_deterministic_and_bounded() -> None:
+    other = _clip("circle", "checker", velocity=(1.0, 0.5), start=(20, 20))
+    score = motion_fidelity(RIGHT, other)
+    assert score == motion_fidelity(other, RIGHT)
+    assert score == motion_fidelity(RIGHT, other)
+    assert -1.0 <= score <= 1.0
+
+
+def test_clips_without_motion_are_defined() -> None:
+    still = _clip(velocity=(0.0, 0.0))
+    blank = np.zeros_like(RIGHT)
+    assert motion_fidelity(still, _clip("circle", "checker", velocity=(0.0, 0.0))) == 1.0
+    assert motion_fidelity(blank, still) == 1.0
+    assert motion_fidelity(blank, RIGHT) == 0.0
+
+
+def test_frame_count_mismatch_names_both_counts() -> None:
+    with pytest.raises(ValueError, match=r"16 frames.*12"):
+        motion_fidelity(RIGHT, RIGHT[:12])
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [RIGHT.astype(np.float32), RIGHT[..., :2], RIGHT[0], RIGHT[:1]],
+    ids=["float", "two-channels", "one-image", "one-frame"],
+)
+def test_motion_fidelity_rejects_bad_clips(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError):
+        motion_fidelity(bad, bad)
+
+
+# --- CLIP metrics --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory):
+    return load_clip(build_tiny_clip(tmp_path_factory.mktemp("tiny-clip")))
+
+
+def test_text_alignment_is_a_bounded_float(clip) -> None:
+    score = text_alignment(RIGHT, "a red square moving right", clip)
+    assert isinstance(score, float) and -100.0 <= score <= 100.0
+
+
+def test_temporal_consistency_of_a_static_clip_is_100(clip) -> None:
+    static = np.repeat(RIGHT[:1], FRAMES, axis=0)
+    assert temporal_consistency(static, clip) == pytest.approx(100.0, abs=1e-3)
+    assert -100.0 <= temporal_consistency(RIGHT, clip) <= 100.0
+
+
+def test_appearance_leakage_is_zero_without_change_and_positive_when_copying(clip) -> None:
+    reference = np.repeat(_clip("circle", "checker")[:1], FRAMES, axis=0)
+    assert appearance_leakage(RIGHT, reference, RIGHT, clip) == pytest.approx(0.0, abs=1e-9)
+    # A copy of a static reference has similarity 1 to it, the most there is; the base clip less.
+    assert appearance_leakage(reference, reference, RIGHT, clip) > 0.0
+
+
+def test_appearance_diversity(clip) -> None:
+    assert appearance_diversity([RIGHT, RIGHT.copy(), RIGHT], clip) == pytest.approx(0.0, abs=1e-5)
+    varied = [RIGHT, _clip("circle", "stripes"), np.zeros_like(RIGHT)]
+    assert 0.0 < appearance_diversity(varied, clip) <= 2.0
+    with pytest.raises(ValueError, match="at least 2 clips"):
+        appearance_diversity([RIGHT], clip)
+
+
+def test_clip_metrics_reject_bad_frames(clip) -> None:
+    with pytest.raises(ValueError, match="uint8"):
+        text_alignment(RIGHT.astype(np.float32), "a square", clip)
+    with pytest.raises(ValueError, match="base_generated"):
+        appearance_leakage(RIGHT, RIGHT, RIGHT[..., 0], clip)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        temporal_consistency(RIGHT[:1], clip)
