@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup test run lock clean
+.PHONY: setup data test run lock clean
 
 setup: $(VENV)/.installed
 
@@ -21,12 +21,16 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt
 	$(PY) -m pip install --quiet -c requirements/lock.txt -e ".[test]"
 	touch $@
 
+# The sample clips in data/ come from the DVC remote (by default .dvc-storage/ in the repo: no network).
+data: setup
+	DVC_NO_ANALYTICS=1 $(VENV)/bin/dvc pull --quiet
+
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
-run: setup
+run: setup data
 	@echo "make run: the KFP pipeline is not built yet (issue 6)." >&2; exit 2
 
 # Re-pin every dependency to what is installed in .venv now (torch is pinned by TORCH_SPEC).

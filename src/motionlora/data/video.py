@@ -38,16 +38,22 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frames)
 
 
+def encode_gif(frames: np.ndarray, fps: float = 8.0) -> bytes:
+    """An animated, looping gif of `frames`, in memory (for reports that embed their clips)."""
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", _check_frames(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+
+
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
     """Write `frames` to `path`; the suffix picks the format (.gif, else an H.264 mp4/mov/mkv)."""
-    import imageio.v3 as iio
     import imageio_ffmpeg
 
     frames = _check_frames(frames)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in GIF_SUFFIXES:
-        iio.imwrite(path, frames, extension=".gif", duration=1000.0 / fps, loop=0)
+        path.write_bytes(encode_gif(frames, fps))
         return path
     height, width = frames.shape[1:3]
     writer = imageio_ffmpeg.write_frames(
