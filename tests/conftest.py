@@ -17,3 +17,17 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from motionlora.models import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_animatediff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same tiny model on the AnimateDiff backbone (UNetMotionModel)."""
+    from motionlora.models import TinyModelSpec, build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-animatediff"), seed=0, spec=TinyModelSpec(backbone="animatediff"))
+
+
+@pytest.fixture(params=["unet3d", "animatediff"])
+def backbone_dir(request: pytest.FixtureRequest) -> Path:
+    """Each supported backbone's tiny model in turn."""
+    return request.getfixturevalue("tiny_model_dir" if request.param == "unet3d" else "tiny_animatediff_dir")

@@ -16,6 +16,7 @@ import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from tqdm.auto import tqdm
 
+from motionlora.models.backbone import text_condition
 from motionlora.models.loading import T2VModel
 from motionlora.motion.highway import HIGHWAY_SCOPES, appearance_highway
 from motionlora.motion.lora import lora_modules, lora_scale, set_lora_enabled
@@ -30,7 +31,8 @@ class SamplingConfig:
 
     `pli_tau`: phased LoRA integration — the adapter (and AH) act only at timesteps t > τ (the
     early, high-noise steps that lay out motion); later steps use the base model. None = all steps.
-    `width`/`height` default to the UNet's native sample size.
+    `width`/`height` default to the UNet's native sample size. `adapter=False` samples the base
+    model (no motion LoRA, no AH) even when an adapter is loaded, e.g. for a same-seed comparison.
     """
 
     steps: int = 25
@@ -45,6 +47,7 @@ class SamplingConfig:
     pli_tau: int | None = None
     lora_scale: float = 1.0
     decode_chunk: int = 8
+    adapter: bool = True
 
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
@@ -79,8 +82,8 @@ def decode_latents(model: T2VModel, latents: torch.Tensor, chunk: int = 8) -> np
     return images.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def _adapted_phase(timestep: int, pli_tau: int | None) -> bool:
-    return pli_tau is None or timestep > pli_tau
+def _adapted_phase(timestep: int, config: SamplingConfig) -> bool:
+    return config.adapter and (config.pli_tau is None or timestep > config.pli_tau)
 
 
 @torch.no_grad()
@@ -98,7 +101,7 @@ def sample_latents(model: T2VModel, prompt: str, config: SamplingConfig = Sampli
 
     use_cfg = config.guidance_scale > 1.0
     prompts = [config.negative_prompt, prompt] if use_cfg else [prompt]
-    text = encode_prompts(model, prompts).to(device, dtype)
+    text = text_condition(unet, encode_prompts(model, prompts).to(device, dtype), config.frames)
     generator = torch.Generator("cpu").manual_seed(seed)
     shape = (1, unet.config.in_channels, config.frames, height // scale, width // scale)
     latents = (torch.randn(shape, generator=generator) * scheduler.init_noise_sigma).to(device, dtype)
@@ -109,7 +112,7 @@ def sample_latents(model: T2VModel, prompt: str, config: SamplingConfig = Sampli
             stack.enter_context(lora_scale(unet, MOTION_ADAPTER, config.lora_scale))
             stack.callback(set_lora_enabled, unet, MOTION_ADAPTER, True)
         for t in tqdm(scheduler.timesteps, desc="sampling", disable=not progress, leave=False):
-            adapted = _adapted_phase(int(t), config.pli_tau)
+            adapted = _adapted_phase(int(t), config)
             if has_adapter:
                 set_lora_enabled(unet, MOTION_ADAPTER, adapted)
             model_input = scheduler.scale_model_input(torch.cat([latents] * len(prompts)), t)

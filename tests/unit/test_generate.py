@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -31,15 +32,19 @@ def adapter(tiny_model_dir, tmp_path_factory):
     return save_motion_adapter(base.unet, tmp_path_factory.mktemp("adapter"), base.identity, "tap-k", "all", 1.1)
 
 
-def test_matches_the_stock_diffusers_pipeline(model):
-    """No adapter, AH off: the same denoising as diffusers' TextToVideoSDPipeline."""
+def test_matches_the_stock_diffusers_pipeline(backbone_dir):
+    """No adapter, AH off: the same denoising as diffusers' own pipeline for the backbone
+    (TextToVideoSDPipeline for UNet3D, AnimateDiffPipeline for AnimateDiff)."""
+    model = load_t2v_model(backbone_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from diffusers import TextToVideoSDPipeline
+        from diffusers import AnimateDiffPipeline, TextToVideoSDPipeline
 
-        pipe = TextToVideoSDPipeline(
-            vae=model.vae, text_encoder=model.text_encoder, tokenizer=model.tokenizer, unet=model.unet, scheduler=model.scheduler
-        )
+        parts = {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer, "unet": model.unet, "scheduler": model.scheduler}
+        if type(model.unet).__name__ == "UNetMotionModel":
+            pipe = AnimateDiffPipeline(**parts, motion_adapter=None)
+        else:
+            pipe = TextToVideoSDPipeline(**parts)
     pipe.set_progress_bar_config(disable=True)
     latents = torch.randn((1, 4, FAST.frames, 16, 16), generator=torch.Generator().manual_seed(7))
     expected = pipe(
@@ -80,6 +85,7 @@ def test_pli_uses_the_adapter_only_above_tau(adapter, tiny_model_dir):
     without = sample_latents(base, prompt, FAST, seed=3)
     never = sample_latents(adapted, prompt, SamplingConfig(steps=3, frames=6, guidance_scale=5.0, pli_tau=1000), seed=3)
     assert torch.equal(never, without)
+    assert torch.equal(sample_latents(adapted, prompt, dataclasses.replace(FAST, adapter=False), seed=3), without)
     always = sample_latents(adapted, prompt, FAST, seed=3)
     phased = sample_latents(adapted, prompt, SamplingConfig(steps=3, frames=6, guidance_scale=5.0, pli_tau=500), seed=3)
     assert not torch.equal(always, without)

@@ -91,3 +91,22 @@ def test_lora_starts_as_a_no_op(unet):
     before = run_unet(unet, inputs)
     apply_motion_lora(unet, "tap-k", rank=4)
     assert torch.equal(run_unet(unet, inputs), before)
+
+
+def test_animatediff_motion_modules_get_the_lora(tiny_animatediff_dir):
+    unet = load_t2v_model(tiny_animatediff_dir, parts=("unet",)).unet
+    apply_motion_lora(unet, "tap-k", rank=4)
+    names = sorted(lora_modules(unet, MOTION_ADAPTER))
+    modules = [
+        "down_blocks.0.motion_modules.0",
+        "down_blocks.1.motion_modules.0",
+        "down_blocks.2.motion_modules.0",
+        "mid_block.motion_modules.0",
+        "up_blocks.0.motion_modules.0",
+        "up_blocks.0.motion_modules.1",
+        "up_blocks.1.motion_modules.0",
+        "up_blocks.1.motion_modules.1",
+        "up_blocks.2.motion_modules.0",
+        "up_blocks.2.motion_modules.1",
+    ]
+    assert names == sorted(f"{m}.transformer_blocks.0.{a}.to_k" for m in modules for a in ("attn1", "attn2"))

@@ -15,6 +15,7 @@ from typing import Iterable
 
 import torch
 
+from motionlora.models.backbone import unet_class
 from motionlora.models.identity import ModelIdentity, identify_model
 
 PARTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -107,7 +108,8 @@ def load_t2v_model(
     model = T2VModel(model_dir=model_dir, identity=identify_model(model_dir, str(source)), loaded=wanted)
     for part in wanted:
         if part == "unet":
-            module = diffusers.UNet3DConditionModel.from_pretrained(model_dir, subfolder="unet", torch_dtype=dtype)
+            config = diffusers.UNet3DConditionModel.load_config(model_dir, subfolder="unet")
+            module = unet_class(config.get("_class_name", "")).from_pretrained(model_dir, subfolder="unet", torch_dtype=dtype)
         elif part == "vae":
             module = diffusers.AutoencoderKL.from_pretrained(model_dir, subfolder="vae", torch_dtype=dtype)
         elif part == "text_encoder":

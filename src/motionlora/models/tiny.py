@@ -18,8 +18,12 @@ TOKENIZER_MAX_LENGTH = 16
 
 @dataclass(frozen=True)
 class TinyModelSpec:
-    """Sizes of the tiny model; the defaults are what the tests use."""
+    """Sizes of the tiny model; the defaults are what the tests use.
 
+    `backbone`: `unet3d` (UNet3DConditionModel, ZeroScope's shape) or `animatediff` (UNetMotionModel).
+    """
+
+    backbone: str = "unet3d"
     unet_channels: tuple[int, ...] = (16, 32, 32)
     layers_per_block: int = 1
     attention_heads: int = 2
@@ -55,6 +59,23 @@ def _unet(spec: TinyModelSpec, vae_scale: int):
     import diffusers
 
     levels = len(spec.unet_channels)
+    if spec.backbone == "animatediff":
+        return diffusers.UNetMotionModel(
+            sample_size=spec.sample_size // vae_scale,
+            in_channels=spec.latent_channels,
+            out_channels=spec.latent_channels,
+            down_block_types=("CrossAttnDownBlockMotion",) * (levels - 1) + ("DownBlockMotion",),
+            up_block_types=("UpBlockMotion",) + ("CrossAttnUpBlockMotion",) * (levels - 1),
+            block_out_channels=spec.unet_channels,
+            layers_per_block=spec.layers_per_block,
+            norm_num_groups=spec.norm_groups,
+            cross_attention_dim=spec.text_hidden,
+            num_attention_heads=spec.attention_heads,
+            motion_num_attention_heads=spec.attention_heads,
+            motion_max_seq_length=32,
+        )
+    if spec.backbone != "unet3d":
+        raise ValueError(f"unknown backbone {spec.backbone!r}; choose unet3d or animatediff")
     return diffusers.UNet3DConditionModel(
         sample_size=spec.sample_size // vae_scale,
         in_channels=spec.latent_channels,
@@ -127,7 +148,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, spec: TinyModelSpec = T
     index = {
         "_class_name": "TextToVideoSDPipeline",
         "_diffusers_version": diffusers.__version__,
-        "unet": ["diffusers", "UNet3DConditionModel"],
+        "unet": ["diffusers", type(unet).__name__],
         "vae": ["diffusers", "AutoencoderKL"],
         "text_encoder": ["transformers", "CLIPTextModel"],
         "tokenizer": ["transformers", "CLIPTokenizer"],

@@ -5,7 +5,7 @@ the decoder without passing through the motion-adapted temporal layers.
 Implemented with forward hooks on the installed diffusers blocks (no copy of their code): a hook on
 each selected layer's spatial transformer keeps its output, and a hook on the block replaces the
 matching entries of the skip tuple the block returns. A check in the block hook fails loudly if a
-diffusers upgrade changes how `CrossAttnDownBlock3D` builds its skips.
+diffusers upgrade changes how the cross-attention down blocks build their skips.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from functools import partial
 from typing import Iterator
 
 import torch
-from diffusers.models.unets.unet_3d_blocks import CrossAttnDownBlock3D
+
+from motionlora.models.backbone import CROSS_ATTENTION_DOWN_BLOCKS
 
 HIGHWAY_SCOPES = ("off", "all", "deepest")
 
@@ -37,12 +38,13 @@ def _skip_sources(unet: torch.nn.Module) -> list[tuple[int, int | None]]:
 def highway_layers(unet: torch.nn.Module, scope: str) -> dict[int, tuple[int, ...]]:
     """Which (down block → layer indices) get the highway under `scope`.
 
-    `all`: every layer of every CrossAttnDownBlock3D. `deepest` (the authors' released code): only
+    `all`: every layer of every cross-attention down block (CrossAttnDownBlock3D, or
+    CrossAttnDownBlockMotion in AnimateDiff). `deepest` (the authors' released code): only
     the cross-attention layers whose skips feed `up_blocks[1]`.
     """
     if scope not in HIGHWAY_SCOPES:
         raise ValueError(f"unknown appearance-highway scope {scope!r}; valid scopes: {list(HIGHWAY_SCOPES)}")
-    cross = {b for b, block in enumerate(unet.down_blocks) if isinstance(block, CrossAttnDownBlock3D)}
+    cross = {b for b, block in enumerate(unet.down_blocks) if isinstance(block, CROSS_ATTENTION_DOWN_BLOCKS)}
     if scope == "off":
         return {}
     sources = _skip_sources(unet)
@@ -66,7 +68,7 @@ def _reroute_skips(store: dict[int, torch.Tensor], block_index: int, layers: tup
         raise RuntimeError(
             f"appearance highway: down_blocks.{block_index} ran {len(store)} spatial transformers and returned "
             f"{len(skips)} skips for {len(module.attentions)} layers; the installed diffusers "
-            f"CrossAttnDownBlock3D no longer matches what the highway expects"
+            f"{type(module).__name__} no longer matches what the highway expects"
         )
     skips = list(skips)
     for layer in layers:

@@ -6,15 +6,15 @@ new motion instead of learning the reference clips' appearance.
 from __future__ import annotations
 
 import torch
-from diffusers.models.transformers.transformer_temporal import TransformerTemporalModel
 from peft import LoraConfig
 
+from motionlora.models.backbone import TEMPORAL_MODULES
 from motionlora.motion.lora import inject_lora
 
 MOTION_ADAPTER = "motion"
 
 _ATTN = ("attn1", "attn2")
-# Per preset: the linears inside every BasicTransformerBlock of every TransformerTemporalModel.
+# Per preset: the linears inside every BasicTransformerBlock of every temporal transformer.
 PRESETS: dict[str, tuple[str, ...]] = {
     "tap-k": tuple(f"{a}.to_k" for a in _ATTN),
     "tap-qk": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k")),
@@ -23,11 +23,12 @@ PRESETS: dict[str, tuple[str, ...]] = {
 }
 
 
-def temporal_transformers(unet: torch.nn.Module) -> dict[str, TransformerTemporalModel]:
-    """`transformer_in` and every temporal transformer of the down, mid and up blocks, by name."""
-    found = {name: m for name, m in unet.named_modules() if isinstance(m, TransformerTemporalModel)}
+def temporal_transformers(unet: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """Every temporal transformer, by name: UNet3D's `transformer_in` and the temporal transformers
+    of its down, mid and up blocks, or AnimateDiff's motion modules."""
+    found = {name: m for name, m in unet.named_modules() if isinstance(m, TEMPORAL_MODULES)}
     if not found:
-        raise ValueError(f"{type(unet).__name__} has no TransformerTemporalModel: not a UNet3D text-to-video model")
+        raise ValueError(f"{type(unet).__name__} has no temporal transformer: not a UNet3D or AnimateDiff video UNet")
     return found
 
 
