@@ -10,7 +10,11 @@ from typing import Sequence
 # Each module defines `register(subparsers)`, adding its commands with a `func(args) -> int` default.
 COMMAND_MODULES = (
     "motionlora.models.commands",
+    "motionlora.data.commands",
+    "motionlora.train.commands",
     "motionlora.generate_commands",
+    "motionlora.evaluate.commands",
+    "motionlora.shapes.commands",
 )
 
 

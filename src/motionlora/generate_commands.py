@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Sequence
 
 import torch
 
@@ -37,13 +38,14 @@ _FLAG_FIELDS = {
 }
 
 
-def sampling_config(args: argparse.Namespace, adapter: MotionAdapterInfo | None) -> SamplingConfig:
-    """Defaults < the recipe's `sampling` section < the adapter's highway/PLI settings < flags."""
-    config = load_config(SamplingConfig, args.config, "sampling", args.set)
+def sampling_config(args: argparse.Namespace, adapter: MotionAdapterInfo | None, overrides: Sequence[str] = ()) -> SamplingConfig:
+    """Defaults < the recipe's `sampling` section (+ `overrides`) < the adapter's highway/PLI settings
+    < the command's flags (those of `_FLAG_FIELDS` it defines and was given)."""
+    config = load_config(SamplingConfig, args.config, "sampling", overrides)
     if adapter is not None:
         config = dataclasses.replace(config, highway=adapter.highway_scope, beta=adapter.highway_beta, pli_tau=adapter.pli_tau)
-    flags = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag) is not None}
-    if args.size:
+    flags = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag, None) is not None}
+    if getattr(args, "size", None):
         flags["width"], flags["height"] = args.size
     return dataclasses.replace(config, **flags)
 
@@ -52,7 +54,7 @@ def _generate(args: argparse.Namespace) -> int:
     dtype = torch.float16 if args.fp16 else torch.float32
     model = load_t2v_model(args.model, dtype=dtype, device=args.device)
     info = load_motion_adapter(model.unet, args.adapter, model.identity) if args.adapter else None
-    config = sampling_config(args, info)
+    config = sampling_config(args, info, args.set)
     frames = generate_video(model, args.prompt, config, seed=args.seed, progress=True)
     out = write_video(args.out, frames, fps=args.fps)
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())

@@ -1,0 +1,55 @@
+"""`motionlora evaluate` end to end on the tiny model: files on disk and an MLflow run."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import pytest
+
+from motionlora.cli import main
+from motionlora.data.video import write_video
+from motionlora.evaluate.clip import build_tiny_clip
+from motionlora.models import load_t2v_model
+from motionlora.motion import apply_motion_lora, save_motion_adapter
+from motionlora.shapes.render import ClipSpec, caption, render_clip
+
+
+@pytest.fixture
+def references(tmp_path):
+    source = tmp_path / "clips"
+    spec = ClipSpec(shape="triangle", color="green", background="stripes", motion="zigzag")
+    rows = []
+    for i in range(2):
+        write_video(source / f"clip_{i}.mp4", render_clip(spec, seed=i))
+        rows.append(json.dumps({"file": f"clip_{i}.mp4", "caption": caption(spec)}))
+    (source / "captions.jsonl").write_text("\n".join(rows) + "\n")
+    assert main(["data", "ingest", str(source), "--out", str(tmp_path / "ingested")]) == 0
+    return tmp_path / "ingested"
+
+
+def test_evaluate_writes_metrics_report_and_an_mlflow_run(tiny_model_dir, references, tmp_path, capsys):
+    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    apply_motion_lora(model.unet, "tap-k", rank=4)
+    adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-k")
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# unlike the references\na red circle on black\na blue square on white\n")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = main([
+        "evaluate", "--model", str(tiny_model_dir), "--adapter", str(adapter), "--references", str(references),
+        "--prompts", str(prompts), "--out", str(tmp_path / "eval"), "--seeds", "0,1", "--steps", "2", "--frames", "8",
+        "--clip-model", str(build_tiny_clip(tmp_path / "clip")), "--tracking-uri", uri, "--experiment", "eval-test",
+    ])
+    assert code == 0
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["settings"]["prompts"] == ["a red circle on black", "a blue square on white"]
+    assert metrics["aggregate"]["motion_fidelity"]["n"] == 4
+    assert len(list((tmp_path / "eval" / "videos").glob("*.gif"))) == 8
+    assert "motion_fidelity" in capsys.readouterr().out
+
+    client = mlflow.MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("eval-test").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert "motion_fidelity_mean" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"metrics.json", "report.html", "videos"} <= artifacts
