@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data test run lock clean
+.PHONY: setup data test run image lock clean
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,12 @@ test: setup
 
 run: setup data
 	@echo "make run: the KFP pipeline is not built yet (issue 6)." >&2; exit 2
+
+# One image for every component (needs a Docker engine): make image IMAGE=registry.example.com/motionlora:TAG
+IMAGE ?= motionlora:dev
+image:
+	docker build -f infra/docker/Dockerfile -t $(IMAGE) --build-arg TORCH_SPEC="$(TORCH_SPEC)" \
+	  $(if $(TORCH_INDEX_URL),--build-arg TORCH_INDEX_URL=$(TORCH_INDEX_URL)) .
 
 # Re-pin every dependency to what is installed in .venv now (torch is pinned by TORCH_SPEC).
 lock: setup

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-TOKENIZER_MAX_LENGTH = 16
+# CLIP's context length, so prompts are cut where a real T2V model would cut them.
+TOKENIZER_MAX_LENGTH = 77
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,119 @@
+"""The TrainJob a multi-node launch creates: a pure function of the train command and the settings.
+
+Kept free of any API calls so that the exact body can be checked against the Trainer CRD's schema.
+The training container runs the same command as a local launch, under torchrun, which takes its
+node count, rank and rendezvous address from the PET_* variables the torch runtime sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from typing import Any, Sequence
+
+from motionlora.launch.resume import flag_value, out_dir
+from motionlora.launch.settings import LaunchSettings
+from motionlora.launch.versions import TRAINER_API_VERSION, TRAINER_GROUP, TRAINER_VERSION, patch_field
+
+PATCH_MANAGER = "motionlora.io/launcher"
+ATTEMPT_ANNOTATION = "motionlora.io/attempt"
+OUT_ANNOTATION = "motionlora.io/out"
+NODE_JOB = "node"  # replicated job and container name of the Trainer torch runtime
+SHARED_VOLUME = "shared"
+_NAME_PREFIX = "motionlora-"
+_MAX_NAME = 63  # the TrainJob CRD requires an RFC 1035 label of at most 63 characters
+
+
+def job_name(run_key: str) -> str:
+    """A deterministic TrainJob name for one run: readable slug of the key plus a hash of all of it."""
+    digest = hashlib.sha256(run_key.encode()).hexdigest()[:10]
+    slug = re.sub(r"[^a-z0-9]+", "-", posixpath.basename(run_key.rstrip("/")).lower()).strip("-")
+    room = _MAX_NAME - len(_NAME_PREFIX) - len(digest) - 1
+    slug = slug[:room].strip("-")
+    return f"{_NAME_PREFIX}{slug + '-' if slug else ''}{digest}"
+
+
+def training_command(train_args: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(command, args) of every training node: `torchrun -m motionlora train ...`."""
+    return ["torchrun", "--module", "motionlora"], ["train", *train_args]
+
+
+def _check_on_volume(train_args: Sequence[str], mount_path: str) -> None:
+    """--data and --out must be on the shared volume, or nodes and retries would not see them."""
+    root = posixpath.normpath(mount_path)
+    for flag in ("--data", "--out"):
+        value = flag_value(train_args, flag)
+        if value is None:
+            continue
+        path = posixpath.normpath(value)
+        if not path.startswith(root + "/"):
+            raise ValueError(f"{flag} {value} must be under the shared volume's mount path {mount_path}")
+
+
+def _env(settings: LaunchSettings) -> list[dict[str, Any]]:
+    values = {
+        "MOTIONLORA_CACHE": posixpath.join(settings.mount_path, "cache", "motionlora"),
+        "HF_HOME": posixpath.join(settings.mount_path, "cache", "huggingface"),
+        **settings.env,
+    }
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in values.items()]
+    for name, ref in settings.secret_env.items():
+        secret, _, key = ref.partition("/")
+        if not secret or not key:
+            raise ValueError(f"secret_env {name}={ref!r}: expected 'secret/key'")
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}})
+    return sorted(env, key=lambda e: e["name"])
+
+
+def _pod_patch(settings: LaunchSettings) -> dict[str, Any]:
+    pod: dict[str, Any] = {
+        "volumes": [{"name": SHARED_VOLUME, "persistentVolumeClaim": {"claimName": settings.pvc}}],
+        "containers": [{"name": NODE_JOB, "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": settings.mount_path}]}],
+    }
+    if settings.node_selector:
+        pod["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        pod["tolerations"] = [dict(t) for t in settings.tolerations]
+    return pod
+
+
+def build_trainjob(name: str, namespace: str, train_args: Sequence[str], settings: LaunchSettings, attempt: int) -> dict[str, Any]:
+    """The TrainJob body (Trainer v2.2 shape: pod changes go through spec.runtimePatches)."""
+    if not settings.pvc:
+        raise ValueError("the trainer launcher needs a shared volume (pvc) for --data, --out and checkpoints")
+    _check_on_volume(train_args, settings.mount_path)
+    command, args = training_command(train_args)
+    per_node = {**settings.resources, **({"nvidia.com/gpu": str(settings.gpus_per_node)} if settings.gpus_per_node else {})}
+    trainer: dict[str, Any] = {
+        "image": settings.image, "command": command, "args": args, "env": _env(settings), "numNodes": settings.nodes,
+    }
+    if settings.gpus_per_node:
+        trainer["numProcPerNode"] = settings.gpus_per_node
+    if per_node:
+        trainer["resourcesPerNode"] = {"limits": per_node, "requests": dict(per_node)}
+    patch = {
+        "manager": PATCH_MANAGER,
+        "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
+            {"name": NODE_JOB, "template": {"spec": {"template": {"spec": _pod_patch(settings)}}}},
+        ]}}},
+    }
+    return {
+        "apiVersion": f"{TRAINER_GROUP}/{TRAINER_API_VERSION}",
+        "kind": "TrainJob",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/name": "motionlora", "app.kubernetes.io/component": "train"},
+            "annotations": {
+                ATTEMPT_ANNOTATION: str(attempt),
+                OUT_ANNOTATION: out_dir(train_args),
+                "motionlora.io/trainer-version": TRAINER_VERSION,
+            },
+        },
+        "spec": {
+            "runtimeRef": {"apiGroup": TRAINER_GROUP, "kind": "ClusterTrainingRuntime", "name": settings.runtime},
+            "trainer": trainer,
+            patch_field(): [patch],
+        },
+    }

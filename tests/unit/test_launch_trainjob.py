@@ -1,0 +1,93 @@
+"""The TrainJob body: what it runs, where, on what, and that the pinned Trainer's CRD accepts it."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from trainjob_schema import errors
+
+from motionlora.launch import LaunchSettings
+from motionlora.launch.trainjob import build_trainjob, job_name, training_command
+from motionlora.launch.versions import TRAINER_VERSION, patch_field
+
+ARGS = ["--config", "configs/tiny.yaml", "--data", "/data/pre/zigzag", "--out", "/data/runs/zigzag",
+        "--set", "steps=200", "--tracking-uri", "http://mlflow:5000"]
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
+def settings(**kw) -> LaunchSettings:
+    base = dict(launcher="trainer", nodes=2, gpus_per_node=4, image="registry.example/motionlora:1.0",
+                pvc="motionlora-data", env={"MLFLOW_TRACKING_URI": "http://mlflow:5000"},
+                secret_env={"AWS_ACCESS_KEY_ID": "mlflow-s3/access-key"},
+                node_selector={"nvidia.com/gpu.present": "true"}, tolerations=(GPU_TOLERATION,),
+                resources={"memory": "64Gi"})
+    return LaunchSettings(**{**base, **kw})
+
+
+def test_body_runs_the_train_command_on_n_gpu_nodes_with_the_shared_volume():
+    body = build_trainjob("motionlora-zigzag-1", "ml", ARGS, settings(), attempt=1)
+    trainer = body["spec"]["trainer"]
+    assert body["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
+                                          "name": "torch-distributed"}
+    assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 4
+    assert trainer["resourcesPerNode"]["limits"] == {"nvidia.com/gpu": "4", "memory": "64Gi"}
+    assert trainer["image"] == "registry.example/motionlora:1.0"
+    assert trainer["command"] + trainer["args"] == ["torchrun", "--module", "motionlora", "train", *ARGS]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in trainer["env"]}
+    assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert env["MOTIONLORA_CACHE"] == "/data/cache/motionlora" and env["HF_HOME"] == "/data/cache/huggingface"
+    assert env["AWS_ACCESS_KEY_ID"] == {"secretKeyRef": {"name": "mlflow-s3", "key": "access-key"}}
+    (patch,) = body["spec"]["runtimePatches"]
+    (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    pod = node["template"]["spec"]["template"]["spec"]
+    assert node["name"] == "node"
+    assert pod["volumes"] == [{"name": "shared", "persistentVolumeClaim": {"claimName": "motionlora-data"}}]
+    assert pod["containers"] == [{"name": "node", "volumeMounts": [{"name": "shared", "mountPath": "/data"}]}]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"} and pod["tolerations"] == [GPU_TOLERATION]
+    assert body["metadata"]["annotations"]["motionlora.io/out"] == "/data/runs/zigzag"
+
+
+@pytest.mark.parametrize("kw", [{}, {"gpus_per_node": 0, "resources": {}, "node_selector": {}, "tolerations": ()}])
+def test_body_validates_against_the_pinned_trainer_crd(kw):
+    assert errors(build_trainjob(job_name("/data/runs/zigzag"), "ml", ARGS, settings(**kw), attempt=3)) == []
+
+
+def test_the_strict_schema_rejects_the_v2_1_override_field():
+    """Guards the guard: v2.1's podTemplateOverrides would be pruned silently by a v2.2 API server."""
+    body = build_trainjob("motionlora-x-1", "ml", ARGS, settings(), attempt=1)
+    old = copy.deepcopy(body)
+    old["spec"]["podTemplateOverrides"] = old["spec"].pop("runtimePatches")
+    assert any("podTemplateOverrides" in e for e in errors(old))
+
+
+def test_patch_field_follows_the_pinned_version_and_refuses_other_shapes():
+    assert TRAINER_VERSION.startswith("v2.2.") and patch_field() == "runtimePatches"
+    with pytest.raises(ValueError, match="podTemplateOverrides"):
+        patch_field("v2.1.0")
+    with pytest.raises(ValueError, match="not supported"):
+        patch_field("v2.3.0")
+
+
+def test_job_names_are_deterministic_rfc1035_labels():
+    a = job_name("/data/runs/Zigzag_Run 7/")
+    assert a == job_name("/data/runs/Zigzag_Run 7/") != job_name("/data/runs/zigzag-run-8")
+    assert a.startswith("motionlora-zigzag-run-7-")
+    long = job_name("/data/" + "x" * 200)
+    assert len(long) <= 63 and errors({"metadata": {"name": long}}) == []
+
+
+@pytest.mark.parametrize("flag", ["--data", "--out"])
+def test_paths_off_the_shared_volume_are_refused(flag):
+    args = [*ARGS, flag, "/tmp/elsewhere"]
+    with pytest.raises(ValueError, match=f"{flag} /tmp/elsewhere must be under"):
+        build_trainjob("motionlora-x-1", "ml", args, settings(), attempt=1)
+
+
+def test_trainer_launcher_needs_a_shared_volume():
+    with pytest.raises(ValueError, match="needs a shared volume"):
+        build_trainjob("motionlora-x-1", "ml", ARGS, settings(pvc=None), attempt=1)
+
+
+def test_command_is_the_local_one_under_torchrun():
+    assert training_command(["--out", "/data/o"]) == (["torchrun", "--module", "motionlora"], ["train", "--out", "/data/o"])
