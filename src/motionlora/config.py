@@ -37,6 +37,14 @@ def _matches(value: Any, annotation: Any) -> bool:
     return isinstance(value, annotation) if isinstance(annotation, type) else True
 
 
+def _yaml_float(text: str, where: str) -> float:
+    """YAML 1.1 reads `1e-3` (no dot) as a string; a float setting takes it as the number it means."""
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{where}: expected a number, got {text!r}") from None
+
+
 def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T:
     """Build dataclass `cls` from `data`, checking key names and value types."""
     if not isinstance(data, Mapping):
@@ -53,6 +61,8 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config
             value = config_from_dict(hint, value, f"{where}.{key}")
         elif isinstance(value, list) and typing.get_origin(hint) is tuple:
             value = tuple(value)
+        elif isinstance(value, str) and _matches(1.5, hint) and not _matches(value, hint):
+            value = _yaml_float(value, f"{where}.{key}")
         if not _matches(value, hint):
             raise ValueError(f"{where}.{key}: expected {hint}, got {value!r}")
         values[key] = value

@@ -37,3 +37,9 @@ def test_wrong_type_names_the_key():
 def test_malformed_override():
     with pytest.raises(ValueError, match="key=value"):
         load_config(SamplingConfig, None, "sampling", ["steps"])
+
+
+def test_exponent_floats_without_a_dot_are_numbers():
+    assert load_config(SamplingConfig, None, "sampling", ["beta=1e-1"]).beta == 0.1
+    with pytest.raises(ValueError, match="sampling.beta"):
+        load_config(SamplingConfig, None, "sampling", ["beta=lots"])

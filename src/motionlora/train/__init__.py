@@ -1,0 +1,8 @@
+"""Training motion adapters: the dual-path recipe over preprocessed latents, data parallel under
+torchrun, resumable from atomic checkpoints, tracked in MLflow."""
+
+from motionlora.train.config import TrainConfig
+from motionlora.train.loop import OutOfMemoryHintError, TrackingOptions, TrainResult, train
+from motionlora.train.step import Trainer
+
+__all__ = ["OutOfMemoryHintError", "TrackingOptions", "TrainConfig", "TrainResult", "Trainer", "train"]

@@ -1,0 +1,156 @@
+"""MLflow helpers: where to track, a run (nested under a parent when asked), and what to record.
+
+Generic on purpose: training uses them, and evaluation can open its runs the same way. Callers that
+must not track (ranks other than 0, `--no-tracking`) get a `NullRun` with the same methods, so the
+training loop never branches on whether it is tracked.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import resource
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import torch
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_EXPERIMENT = "motionlora"
+PARENT_TAG = "mlflow.parentRunId"
+_MAX_PARAM_LENGTH = 6000
+
+
+def resolve_tracking_uri(uri: str | None = None) -> str:
+    """`uri` if given, else `MLFLOW_TRACKING_URI`, else a local SQLite store (`sqlite:///mlflow.db`)."""
+    return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def flatten_params(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping → {"a.b": "value"} with MLflow-sized string values (lists joined by ' | ')."""
+    flat: dict[str, str] = {}
+    for key, value in mapping.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten_params(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = " | ".join(str(v) for v in value)[:_MAX_PARAM_LENGTH]
+        else:
+            flat[name] = str(value)[:_MAX_PARAM_LENGTH]
+    return flat
+
+
+def git_commit(path: str | Path | None = None) -> str | None:
+    """The commit checked out where `path` (default: this package's source) lives, or None outside git."""
+    where = Path(path) if path is not None else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: allocated GPU memory on CUDA, the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+class NullRun:
+    """Stands in for a tracked run where nothing may be logged."""
+
+    run_id: str | None = None
+    tracking_uri: str | None = None
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Nothing to do."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        """Nothing to do."""
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        """Nothing to do."""
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        """Nothing to do."""
+
+
+class TrackedRun(NullRun):
+    """The active MLflow run, through the fluent API (which the system-metrics monitor also uses)."""
+
+    def __init__(self, run_id: str, tracking_uri: str) -> None:
+        self.run_id, self.tracking_uri = run_id, tracking_uri
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Log flattened `params`, skipping keys the run already holds (a resumed run keeps its first values)."""
+        import mlflow
+
+        existing = mlflow.get_run(self.run_id).data.params
+        fresh = {k: v for k, v in flatten_params(params).items() if k not in existing}
+        if fresh:
+            mlflow.log_params(fresh)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int) -> None:
+        import mlflow
+
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()}, step=step)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifact(str(path), artifact_path)
+
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        mlflow.log_artifacts(str(folder), artifact_path)
+
+
+@contextmanager
+def start_run(
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    parent_run_id: str | None = None,
+    run_id: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    log_system_metrics: bool | None = None,
+) -> Iterator[TrackedRun]:
+    """Open an MLflow run for the block; it ends FINISHED, or FAILED when the block raises.
+
+    `run_id` re-opens an existing run (a resumed training job keeps one loss curve). A new run under
+    `parent_run_id` is nested through the `mlflow.parentRunId` tag, which works whatever state the
+    parent is in, and goes into the parent's experiment unless `experiment` names another.
+    System metrics (CPU, memory, GPU where available) are sampled when `log_system_metrics`, by
+    default wherever psutil (which MLflow samples them with) is installed.
+    """
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if log_system_metrics is None:
+        log_system_metrics = importlib.util.find_spec("psutil") is not None
+    uri = resolve_tracking_uri(tracking_uri)
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(uri)
+    run_tags = dict(tags or {})
+    experiment_id = None
+    if run_id is None:
+        if parent_run_id is not None:
+            try:
+                parent = client.get_run(parent_run_id)
+            except MlflowException as err:
+                raise ValueError(f"parent run {parent_run_id!r} not found at {uri}: {err.message}") from err
+            run_tags[PARENT_TAG] = parent_run_id
+            experiment_id = parent.info.experiment_id
+        if experiment is not None or experiment_id is None:
+            experiment_id = mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT).experiment_id
+    with mlflow.start_run(
+        run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=run_tags or None,
+        log_system_metrics=log_system_metrics,
+    ) as run:
+        yield TrackedRun(run.info.run_id, uri)

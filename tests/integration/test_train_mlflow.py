@@ -1,0 +1,57 @@
+"""A training run against a real `mlflow server`: nested under a parent run, with the resolved
+config and provenance as params, the loss curve, validation gifs and the adapter as artifacts."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from motionlora.data.video import read_video
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_holds_params_loss_curve_and_validation_gif(mlflow_server, train_command, train_env, preprocessed_dir, tmp_path):
+    import mlflow
+
+    client = mlflow.MlflowClient(mlflow_server)
+    experiment = client.create_experiment("train-integration")
+    parent = client.create_run(experiment, run_name="pipeline").info.run_id
+    out = tmp_path / "run"
+    env = {**train_env, "MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL": "1"}
+    cmd = train_command(out, "--set", "steps=4", "--set", "checkpoint_every=4", "--set", "validation_every=2",
+                        "--set", "validation_sampling_steps=2", "--set", 'validation_prompts=["a white square slides right"]',
+                        "--tracking-uri", mlflow_server, "--parent-run-id", parent)
+    result = subprocess.run([sys.executable, "-m", "motionlora", *cmd], env=env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    children = client.search_runs([experiment], filter_string=f"tags.mlflow.parentRunId = '{parent}'")
+    assert len(children) == 1
+    run = children[0]
+    assert run.info.status == "FINISHED" and run.info.run_name == "run"
+
+    index = json.loads((preprocessed_dir / "index.json").read_text())
+    params = run.data.params
+    assert (params["train.rank"], params["train.preset"], params["train.steps"], params["world_size"]) == ("4", "tap-k", "4", "1")
+    assert params["base_model.weights_sha256"] == index["model"]["weights_sha256"]
+    assert params["data.content_hash"] == index["content_hash"]
+    assert params["train.validation_prompts"] == "a white square slides right" and "git_commit" in params
+
+    loss = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in loss] == [1, 2, 3, 4] and all(m.value > 0 for m in loss)
+    assert {"lr", "samples_per_s", "peak_memory_mb", "loss_spatial"} <= set(run.data.metrics)
+
+    steps = sorted(a.path for a in client.list_artifacts(run.info.run_id, "validation"))
+    assert steps == ["validation/step-00000002", "validation/step-00000004"]
+    gif = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="validation/step-00000004/prompt-0.gif",
+                                              tracking_uri=mlflow_server, dst_path=str(tmp_path / "downloaded"))
+    video = read_video(gif)
+    assert video.num_frames == 4 and video.size == (32, 32)
+
+    adapter = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}
+    assert {"adapter/adapter_model.safetensors", "adapter/adapter_config.json", "adapter/motion.json"} <= adapter
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["mlflow"] == {"tracking_uri": mlflow_server, "run_id": run.info.run_id}

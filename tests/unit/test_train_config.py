@@ -1,0 +1,67 @@
+"""TrainConfig: recipes load, bad keys and values are refused by name, resumable changes are known."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from motionlora.config import load_config
+from motionlora.train.config import TrainConfig, incompatible_changes
+from motionlora.train.step import lr_factor
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("recipe", ["tiny.yaml", "zeroscope.yaml"])
+def test_shipped_recipes_have_a_train_section(recipe):
+    config = load_config(TrainConfig, CONFIGS / recipe, "train")
+    assert config.preset == "tap-k" and config.dual_path
+
+
+def test_zeroscope_recipe_is_the_gpu_setting():
+    config = load_config(TrainConfig, CONFIGS / "zeroscope.yaml", "train")
+    assert (config.mixed_precision, config.gradient_checkpointing, config.highway_scope) == ("bf16", True, "deepest")
+
+
+def test_overrides_are_typed():
+    config = load_config(TrainConfig, None, "train", ["rank=8", "learning_rate=0.001", 'validation_prompts=["a", "b"]', "pli_tau=600"])
+    assert (config.rank, config.learning_rate, config.validation_prompts, config.pli_tau) == (8, 0.001, ("a", "b"), 600)
+
+
+def test_unknown_key_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown key\(s\) \['learning_rat'\].*'learning_rate'"):
+        load_config(TrainConfig, None, "train", ["learning_rat=0.1"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [("preset=values", "preset 'values' is not one of"), ("mixed_precision=fp8", "mixed_precision"),
+     ("steps=0", "steps must be >= 1"), ("lr_schedule=step", "lr_schedule"), ("dropout=1.0", "dropout"),
+     ("highway_scope=some", "highway_scope")],
+)
+def test_bad_values_are_refused_by_name(override, message):
+    with pytest.raises(ValueError, match=message):
+        load_config(TrainConfig, None, "train", [override])
+
+
+def test_resume_may_change_how_long_but_not_what_a_step_computes():
+    saved = TrainConfig().to_dict()
+    assert incompatible_changes(saved, TrainConfig(steps=900, checkpoint_every=7, validation_prompts=("x",))) == {}
+    assert incompatible_changes(saved, TrainConfig(learning_rate=1.0, seed=3)) == {
+        "learning_rate": (0.0005, 1.0), "seed": (0, 3)}
+
+
+def test_resume_may_trade_batch_size_for_accumulation_after_running_out_of_memory():
+    saved = TrainConfig(batch_size=4).to_dict()
+    assert incompatible_changes(saved, TrainConfig(batch_size=2, gradient_accumulation=2, gradient_checkpointing=True)) == {}
+    assert incompatible_changes(saved, TrainConfig(batch_size=2)) == {"batch_size": (4, 2)}
+
+
+def test_lr_schedules():
+    warm = TrainConfig(warmup_steps=4, steps=14, lr_schedule="linear")
+    assert [lr_factor(warm, s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(warm, 9) == pytest.approx(0.5) and lr_factor(warm, 14) == 0.0
+    cosine = TrainConfig(steps=10, lr_schedule="cosine")
+    assert lr_factor(cosine, 0) == 1.0 and lr_factor(cosine, 5) == pytest.approx(0.5) and lr_factor(cosine, 10) == pytest.approx(0.0)
+    assert lr_factor(TrainConfig(), 399) == 1.0

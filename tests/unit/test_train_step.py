@@ -1,0 +1,117 @@
+"""The optimizer step on the tiny model: it learns, touches only LoRA weights, and routes each
+path's gradient to its own adapter."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from motionlora.models import load_t2v_model
+from motionlora.train.config import TrainConfig
+from motionlora.train.distributed import DistContext
+from motionlora.train.losses import draw_noise, training_scheduler
+from motionlora.train.step import MicroBatch, Trainer, add_training_adapters, precision_dtype
+
+CPU = DistContext(0, 1, 0, torch.device("cpu"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """One intra-op thread: these tests check numbers, not speed, and on a busy two-core machine
+    a two-thread OpenMP pool spends most of its time waiting for a core (10x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _trainer(model_dir, **settings) -> Trainer:
+    config = TrainConfig(**{"rank": 4, "learning_rate": 0.002, "spatial_learning_rate": 0.002, **settings})
+    model = load_t2v_model(model_dir, parts=("unet", "scheduler"))
+    add_training_adapters(model.unet, config)
+    return Trainer(model.unet, training_scheduler(model.scheduler.config), config, CPU)
+
+
+def _batch(seeds: list[int], frames: int = 4) -> MicroBatch:
+    generator = torch.Generator().manual_seed(seeds[0])
+    latents = torch.randn((len(seeds), 4, frames, 16, 16), generator=generator)
+    text = torch.randn((len(seeds), 16, 32), generator=generator)
+    return MicroBatch(latents, text, draw_noise(seeds, (4, frames, 16, 16), 1000))
+
+
+def _cat(a: MicroBatch, b: MicroBatch) -> MicroBatch:
+    noise = type(a.noise)(*(torch.cat([getattr(a.noise, f.name), getattr(b.noise, f.name)]) for f in dataclasses.fields(a.noise)))
+    return MicroBatch(torch.cat([a.latents, b.latents]), torch.cat([a.text, b.text]), noise)
+
+
+def _base_weights(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in unet.named_parameters() if "lora_" not in n}
+
+
+def test_loss_falls_on_a_repeated_batch_and_only_lora_weights_change(tiny_model_dir):
+    trainer = _trainer(tiny_model_dir, learning_rate=0.02, spatial_learning_rate=0.02)
+    base = _base_weights(trainer.unet)
+    lora = {n: p.detach().clone() for n, p in zip(trainer.names, trainer.params)}
+    batch = _batch([1, 2])
+    history = [trainer.step([batch]) for _ in range(30)]
+    losses, spatial = [m["loss"] for m in history], [m["loss_spatial"] for m in history]
+    for curve in (losses, spatial):
+        fifths = [sum(curve[i : i + 6]) / 6 for i in range(0, 30, 6)]
+        assert fifths == sorted(fifths, reverse=True) and curve[-1] < 0.9 * curve[0], curve
+    after = _base_weights(trainer.unet)
+    assert after.keys() == base.keys() and all(torch.equal(after[n], base[n]) for n in base)
+    assert all(p.grad is None for n, p in trainer.unet.named_parameters() if "lora_" not in n)
+    changed = {n for n, p in zip(trainer.names, trainer.params) if not torch.equal(p, lora[n])}
+    assert changed == set(trainer.names)
+    assert any(".motion." in n for n in changed) and any(".spatial." in n for n in changed)
+
+
+def test_each_path_trains_only_its_own_adapter(tiny_model_dir):
+    trainer = _trainer(tiny_model_dir)
+    batch = _batch([3, 4])
+    trainer.spatial_path(batch)
+    assert all(p.grad is None for p in trainer.motion_params)
+    assert all(p.grad is not None for p in trainer.spatial_params)
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.temporal_path(batch)
+    assert all(p.grad is None for p in trainer.spatial_params)
+    assert all(p.grad is not None for p in trainer.motion_params)
+    assert any(p.grad.abs().sum() > 0 for p in trainer.motion_params)
+
+
+def test_gradient_checkpointing_computes_the_same_gradients(tiny_model_dir):
+    plain, checkpointed = _trainer(tiny_model_dir), _trainer(tiny_model_dir, gradient_checkpointing=True)
+    batch = _batch([5, 6])
+    for trainer in (plain, checkpointed):
+        trainer.spatial_path(batch)
+        trainer.temporal_path(batch)
+    for a, b in zip(plain.params, checkpointed.params):
+        torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7)
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tiny_model_dir):
+    accumulated, whole = _trainer(tiny_model_dir), _trainer(tiny_model_dir)
+    first, second = _batch([7]), _batch([8])
+    for _ in range(2):
+        a = accumulated.step([first, second])
+        b = whole.step([_cat(first, second)])
+    assert a["loss"] == pytest.approx(b["loss"], rel=1e-5)
+    for p, q in zip(accumulated.params, whole.params):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+def test_single_path_with_ad_loss(tiny_model_dir):
+    trainer = _trainer(tiny_model_dir, dual_path=False, ad_loss=True)
+    assert trainer.spatial_params == [] and not any(".spatial." in n for n, _ in trainer.unet.named_parameters())
+    metrics = trainer.step([_batch([9, 10])])
+    assert "loss_spatial" not in metrics and metrics["loss_ad"] > 0
+    assert metrics["loss"] == pytest.approx(metrics["loss_mse"] + metrics["loss_ad"])
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_is_refused_on_the_cpu(precision):
+    with pytest.raises(ValueError, match=f"mixed_precision={precision} needs a CUDA GPU.*mixed_precision=no"):
+        precision_dtype(precision, torch.device("cpu"))
+    assert precision_dtype("no", torch.device("cpu")) == torch.float32
