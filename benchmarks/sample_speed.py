@@ -13,28 +13,13 @@ import argparse
 import statistics
 import tempfile
 import time
-import warnings
 
 import torch
 
-from motionlora.generate import SamplingConfig, generate_video
+from motionlora.generate import SamplingConfig, diffusers_pipeline, generate_video
 from motionlora.models import build_tiny_model, load_t2v_model
 
 from record import record
-
-
-def _stock_pipeline(model):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from diffusers import AnimateDiffPipeline, TextToVideoSDPipeline
-
-        parts = {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer, "unet": model.unet, "scheduler": model.scheduler}
-        if type(model.unet).__name__ == "UNetMotionModel":
-            pipe = AnimateDiffPipeline(**parts, motion_adapter=None)
-        else:
-            pipe = TextToVideoSDPipeline(**parts)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def main() -> None:
@@ -49,7 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source = args.model or build_tiny_model(tmp)
         model = load_t2v_model(source, device="cuda" if torch.cuda.is_available() else "cpu")
-        pipe = _stock_pipeline(model)
+        pipe = diffusers_pipeline(model)
         config = SamplingConfig(steps=args.steps, frames=args.frames, guidance_scale=args.guidance)
         size = model.unet.config.sample_size * 2 ** (len(model.vae.config.block_out_channels) - 1)
         prompt = "a red circle moving left on a black background"

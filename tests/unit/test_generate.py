@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from helpers import randomize_lora
 
 from motionlora.cli import main
 from motionlora.data.video import read_video
-from motionlora.generate import SamplingConfig, generate_video, sample_latents
+from motionlora.generate import SamplingConfig, diffusers_pipeline, generate_video, sample_latents
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 
@@ -36,16 +35,7 @@ def test_matches_the_stock_diffusers_pipeline(backbone_dir):
     """No adapter, AH off: the same denoising as diffusers' own pipeline for the backbone
     (TextToVideoSDPipeline for UNet3D, AnimateDiffPipeline for AnimateDiff)."""
     model = load_t2v_model(backbone_dir)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from diffusers import AnimateDiffPipeline, TextToVideoSDPipeline
-
-        parts = {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer, "unet": model.unet, "scheduler": model.scheduler}
-        if type(model.unet).__name__ == "UNetMotionModel":
-            pipe = AnimateDiffPipeline(**parts, motion_adapter=None)
-        else:
-            pipe = TextToVideoSDPipeline(**parts)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = diffusers_pipeline(model)
     latents = torch.randn((1, 4, FAST.frames, 16, 16), generator=torch.Generator().manual_seed(7))
     expected = pipe(
         "a red circle moving left",
