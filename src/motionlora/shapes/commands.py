@@ -9,6 +9,7 @@ from pathlib import Path
 from motionlora.data.video import read_video, write_video
 from motionlora.shapes.judge import judge_clip
 from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption, render_clip
+from motionlora.shapes.pretrain_commands import register as register_pretrain
 
 CAPTIONS_FILE = "captions.jsonl"
 
@@ -43,6 +44,7 @@ def _judge(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     shapes = subparsers.add_parser("shapes", help="render or judge shapes-world clips")
     sub = shapes.add_subparsers(dest="shapes_command", required=True, metavar="SUBCOMMAND")
+    register_pretrain(sub)
 
     render = sub.add_parser("render", help="write N clips of one spec as mp4 plus captions.jsonl")
     render.add_argument("--motion", required=True, choices=MOTIONS)

@@ -1,0 +1,313 @@
+"""Pretrain the shapes-world T2V model from scratch: VAE, then UNetMotionModel + CLIP text encoder.
+
+Recipe choices follow notes/shapes-pretraining-probe.md:
+* AnimateDiff backbone (`UNetMotionModel`): its motion modules carry sinusoidal frame positions,
+  without which left/right (time reversals of each other) were indistinguishable;
+* x0 ("sample") or v prediction — ε-prediction produced noise at this size and budget — and the
+  saved scheduler carries the same `prediction_type`, so diffusers' `scheduler.step` samples it;
+* a trainable text encoder, and EMA weights are what ship (EMA beat raw weights);
+* base motions only: held-out motions stay unseen for the motion-LoRA experiments.
+
+Stage 1 trains the VAE and encodes a fixed pool of rendered clips once; stage 2 trains the UNet
+on those latents. Everything resumes from `work_dir` (the VAE folder, then `checkpoint.pt`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from motionlora.models.backbone import text_condition
+from motionlora.shapes.vae import build_vae, encode_frames, set_scaling_factor, train_vae
+from motionlora.shapes.world import build_tokenizer, random_specs, render_batch
+from motionlora.shapes.render import background_image, caption
+
+log = logging.getLogger(__name__)
+
+PREDICTION_TYPES = ("sample", "v_prediction")
+CHECKPOINT = "checkpoint.pt"
+RECORD = "training.json"
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """The `pretrain` section of configs/shapes.yaml. `max_minutes` stops the UNet stage early (and
+    still exports) when its wall time, summed over resumed sessions, runs out; None trains all
+    `steps`. Raise it (or drop it) to continue a run that stopped on it."""
+
+    seed: int = 0
+    clips: int = 3000
+    frames: int = 8
+    size: int = 32
+    vae_channels: tuple[int, ...] = (32, 64, 64)
+    vae_steps: int = 600
+    vae_batch_size: int = 32
+    vae_lr: float = 2e-3
+    vae_norm_groups: int = 8
+    vae_object_weight: float = 10.0
+    unet_channels: tuple[int, ...] = (48, 96)
+    attention_heads: int = 2
+    norm_groups: int = 16
+    text_hidden: int = 64
+    text_layers: int = 2
+    prediction_type: str = "sample"
+    beta_schedule: str = "squaredcos_cap_v2"
+    steps: int = 3000
+    batch_size: int = 8
+    lr: float = 1e-3
+    lr_final: float = 1e-4
+    warmup_steps: int = 100
+    ema_decay: float = 0.999
+    checkpoint_every: int = 200
+    log_every: int = 25
+    threads: int = 1
+    max_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"prediction_type {self.prediction_type!r} is not one of {list(PREDICTION_TYPES)}")
+        if self.steps < 1 or self.batch_size < 1 or self.clips < self.batch_size:
+            raise ValueError(f"need steps >= 1 and clips >= batch_size >= 1, got {self.steps}, {self.clips}, {self.batch_size}")
+
+
+def build_scheduler(config: PretrainConfig):
+    """The DDIM scheduler shipped with the model; training noises with its own alphas. Trailing
+    spacing starts sampling at t=999 (pure noise under the cosine schedule)."""
+    import diffusers
+
+    return diffusers.DDIMScheduler(
+        num_train_timesteps=1000,
+        beta_schedule=config.beta_schedule,
+        prediction_type=config.prediction_type,
+        clip_sample=False,
+        set_alpha_to_one=True,
+        timestep_spacing="trailing",
+    )
+
+
+def build_unet(config: PretrainConfig, latent_size: int, latent_channels: int):
+    import diffusers
+
+    levels = len(config.unet_channels)
+    return diffusers.UNetMotionModel(
+        sample_size=latent_size,
+        in_channels=latent_channels,
+        out_channels=latent_channels,
+        down_block_types=("CrossAttnDownBlockMotion",) * levels,
+        up_block_types=("CrossAttnUpBlockMotion",) * levels,
+        block_out_channels=config.unet_channels,
+        layers_per_block=1,
+        norm_num_groups=config.norm_groups,
+        cross_attention_dim=config.text_hidden,
+        num_attention_heads=config.attention_heads,
+        motion_num_attention_heads=config.attention_heads,
+        motion_max_seq_length=max(32, config.frames),
+    )
+
+
+def build_text_encoder(config: PretrainConfig, tokenizer):
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=config.text_hidden,
+            intermediate_size=config.text_hidden * 2,
+            num_hidden_layers=config.text_layers,
+            num_attention_heads=config.attention_heads,
+            max_position_embeddings=tokenizer.model_max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
+@dataclass
+class _Data:
+    latents: torch.Tensor  # (N, C, F, h, w), scaled
+    tokens: torch.Tensor  # (N, L)
+
+
+def _object_masks(specs, clips: torch.Tensor) -> torch.Tensor:
+    """(N, F, 1, H, W) 1 where a pixel differs from the clip's background (the object), else 0."""
+    backgrounds = torch.stack([
+        torch.from_numpy(background_image(spec.background, spec.size)).permute(2, 0, 1).float() / 127.5 - 1.0 for spec in specs
+    ])
+    return ((clips - backgrounds[:, None]).abs().amax(dim=2, keepdim=True) > 1e-3).float()
+
+
+def _stage_vae(config: PretrainConfig, work: Path):
+    """Train the VAE up to `vae_steps` (continuing a saved one that has fewer), then encode the
+    fixed clip pool with it. A continued VAE restarts the one-cycle LR schedule for its remaining
+    steps."""
+    import diffusers
+
+    specs = random_specs(config.clips, config.seed, frames=config.frames, size=config.size)
+    clips = render_batch(specs, seed=config.seed * 100_000)
+    frames = clips.flatten(0, 1)
+    vae_dir, record_path = work / "vae", work / "vae_record.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {"steps": 0, "seconds": 0.0}
+    if (vae_dir / "config.json").exists():
+        vae = diffusers.AutoencoderKL.from_pretrained(vae_dir).eval()
+        log.info("reloaded the VAE (%d steps) from %s", record["steps"], vae_dir)
+    else:
+        torch.manual_seed(config.seed)
+        vae = build_vae(config.vae_channels, norm_groups=config.vae_norm_groups, sample_size=config.size)
+    remaining = config.vae_steps - record["steps"]
+    if remaining > 0:
+        weights = 1.0 + (config.vae_object_weight - 1.0) * _object_masks(specs, clips).flatten(0, 1)
+        order = torch.Generator().manual_seed(config.seed + record["steps"])
+
+        def draw(_: int) -> tuple[torch.Tensor, torch.Tensor]:
+            index = torch.randint(len(frames), (config.vae_batch_size,), generator=order)
+            return frames[index], weights[index]
+
+        started = time.monotonic()
+        mse = train_vae(vae, draw, remaining, config.vae_lr)
+        set_scaling_factor(vae, encode_frames(vae, frames))
+        vae.save_pretrained(vae_dir)
+        record = {"steps": config.vae_steps, "mse": mse, "seconds": record["seconds"] + time.monotonic() - started,
+                  "segments": record.get("segments", []) + [remaining]}
+        record_path.write_text(json.dumps(record) + "\n")
+    latents = encode_frames(vae, frames) * vae.config.scaling_factor
+    n, f = clips.shape[:2]
+    latents = latents.reshape(n, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
+    tokenizer = build_tokenizer()
+    tokens = tokenizer([caption(s) for s in specs], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    return vae, tokenizer, _Data(latents, tokens)
+
+
+def _lr_factor(step: int, config: PretrainConfig) -> float:
+    """Linear warm-up, then cosine from lr to lr_final (as a factor of lr)."""
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
+    floor = config.lr_final / config.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def _target(scheduler, prediction_type: str, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return x0 if prediction_type == "sample" else scheduler.get_velocity(x0, noise, t)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Train (resuming from `work_dir` when it holds a checkpoint) and export the EMA model to
+    `out_dir` (default `work_dir/model`) in diffusers format; returns the export folder."""
+    torch.set_num_threads(config.threads)
+    work = Path(work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    vae, tokenizer, data = _stage_vae(config, work)
+    scheduler = build_scheduler(config)
+    torch.manual_seed(config.seed)
+    unet = build_unet(config, data.latents.shape[-1], data.latents.shape[1])
+    text_encoder = build_text_encoder(config, tokenizer)
+    modules = torch.nn.ModuleDict({"unet": unet, "text_encoder": text_encoder}).train()
+    ema = copy.deepcopy(modules).requires_grad_(False).eval()
+    optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
+    step, elapsed = 0, 0.0
+    checkpoint = work / CHECKPOINT
+    if checkpoint.exists():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        modules.load_state_dict(state["modules"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, elapsed = state["step"], state["elapsed"]
+        torch.set_rng_state(state["rng"])
+        log.info("resumed from %s at step %d (%.1f min)", checkpoint, step, elapsed / 60)
+    params, ema_params = list(modules.parameters()), list(ema.parameters())
+    started = time.monotonic() - elapsed
+
+    def save() -> None:
+        _save_checkpoint(checkpoint, {
+            "modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+            "step": step, "elapsed": time.monotonic() - started, "rng": torch.get_rng_state(), "config": asdict(config),
+        })
+
+    running = 0.0
+    while step < config.steps:
+        if config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60:
+            log.info("wall-clock budget of %.1f min reached at step %d", config.max_minutes, step)
+            break
+        index = torch.randint(len(data.latents), (config.batch_size,))
+        x0, tokens = data.latents[index], data.tokens[index]
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (config.batch_size,))
+        noisy = scheduler.add_noise(x0, noise, t)
+        text = text_condition(unet, text_encoder(tokens)[0], config.frames)
+        prediction = unet(noisy, t, encoder_hidden_states=text).sample
+        loss = torch.nn.functional.mse_loss(prediction, _target(scheduler, config.prediction_type, x0, noise, t))
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * _lr_factor(step, config)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        step += 1
+        decay = min(config.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_lerp_(ema_params, params, 1 - decay)
+        running += loss.item()
+        if step % config.log_every == 0:
+            log.info("step %d/%d loss %.4f lr %.2e %.1f min", step, config.steps, running / config.log_every,
+                     optimizer.param_groups[0]["lr"], (time.monotonic() - started) / 60)
+            running = 0.0
+        if step % config.checkpoint_every == 0:
+            save()
+    save()
+    out = Path(out_dir) if out_dir is not None else work / "model"
+    export_model(out, ema, vae, tokenizer, scheduler)
+    write_record(out, config, step, time.monotonic() - started, work)
+    return out
+
+
+def export_model(out: Path, ema: torch.nn.ModuleDict, vae, tokenizer, scheduler) -> None:
+    """Write the EMA UNet and text encoder (fp16 — a few MB), the VAE, tokenizer and scheduler as a
+    diffusers-format folder that `load_t2v_model` reads."""
+    import diffusers
+
+    out.mkdir(parents=True, exist_ok=True)
+    copy.deepcopy(ema["unet"]).half().save_pretrained(out / "unet")
+    copy.deepcopy(ema["text_encoder"]).half().save_pretrained(out / "text_encoder")
+    copy.deepcopy(vae).half().save_pretrained(out / "vae")
+    tokenizer.save_pretrained(out / "tokenizer")
+    scheduler.save_pretrained(out / "scheduler")
+    index = {
+        "_class_name": "AnimateDiffPipeline",
+        "_diffusers_version": diffusers.__version__,
+        "unet": ["diffusers", "UNetMotionModel"],
+        "vae": ["diffusers", "AutoencoderKL"],
+        "text_encoder": ["transformers", "CLIPTextModel"],
+        "tokenizer": ["transformers", "CLIPTokenizer"],
+        "scheduler": ["diffusers", "DDIMScheduler"],
+    }
+    (out / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+
+
+def write_record(out: Path, config: PretrainConfig, steps: int, seconds: float, work: Path) -> None:
+    """`training.json`: recipe, steps, wall time and machine (judge numbers are added by evaluate-base)."""
+    vae_record = json.loads((work / "vae_record.json").read_text()) if (work / "vae_record.json").exists() else {}
+    record = {
+        "recipe": asdict(config),
+        "unet_steps": steps,
+        "unet_wall_seconds": round(seconds, 1),
+        "vae": vae_record,
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
+                    "torch_threads": config.threads, "torch": torch.__version__},
+    }
+    (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")
