@@ -21,6 +21,7 @@ from motionlora.data.preprocess import PreprocessSettings, load_preprocessed, pr
 from motionlora.data.sources import LocalSource
 from motionlora.data.video import read_video
 from motionlora.models import load_t2v_model
+from motionlora.models.tiny import TOKENIZER_MAX_LENGTH
 
 SETTINGS = PreprocessSettings(frames=4, width=32, height=32, shard_size=2)
 
@@ -63,12 +64,13 @@ def test_output_shapes_follow_the_settings(preprocessed: Path, ingest_dir: Path)
     index = json.loads((preprocessed / "index.json").read_text())
     assert index["format"] == "motionlora.preprocessed/1"
     assert (index["frames"], index["width"], index["height"], index["fps"]) == (4, 32, 32, None)
-    assert index["latent_shape"] == [4, 4, 16, 16] and index["text_embedding_shape"] == [16, 32]
+    # the tiny model's tokenizer pads to CLIP's 77 tokens; its text encoder is 32 wide
+    assert index["latent_shape"] == [4, 4, 16, 16] and index["text_embedding_shape"] == [TOKENIZER_MAX_LENGTH, 32]
     assert [s["file"] for s in index["shards"]] == ["shard-00000.safetensors", "shard-00001.safetensors"]
     assert [s["num_clips"] for s in index["shards"]] == [2, 1]
     assert index["scaling_factor"] == pytest.approx(0.18215) and index["manifest"] == "manifest.jsonl"
     assert (preprocessed / "manifest.jsonl").read_text() == (ingest_dir / "manifest.jsonl").read_text()
-    assert len(data) == 3 and data.latents.shape == (3, 4, 4, 16, 16) and data.text_embeddings.shape == (3, 16, 32)
+    assert len(data) == 3 and data.latents.shape == (3, 4, 4, 16, 16) and data.text_embeddings.shape == (3, TOKENIZER_MAX_LENGTH, 32)
     assert data.latents.dtype == data.text_embeddings.dtype == torch.float32
     assert [c["id"] for c in data.clips] == [r["sha256"] for r in read_manifest(ingest_dir)]
     item = data[2]
