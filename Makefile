@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data test run image lock clean
+.PHONY: setup data test run ui image lock clean
 
 setup: $(VENV)/.installed
 
@@ -30,8 +30,13 @@ test: setup
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
+# The whole pipeline on kfp.local: DVC sample clips, tiny base model, MLflow in ./mlflow.db.
 run: setup data
-	@echo "make run: the KFP pipeline is not built yet (issue 6)." >&2; exit 2
+	$(PY) -m pipelines run-local
+
+# The MLflow UI over what `make run` writes: mlflow.db, artifacts in mlartifacts/.
+ui: setup
+	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
 
 # One image for every component (needs a Docker engine): make image IMAGE=registry.example.com/motionlora:TAG
 IMAGE ?= motionlora:dev

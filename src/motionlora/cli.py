@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "motionlora.train.commands",
     "motionlora.generate_commands",
     "motionlora.evaluate.commands",
+    "motionlora.registry.commands",
     "motionlora.shapes.commands",
 )
 

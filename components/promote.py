@@ -1,0 +1,26 @@
+"""Component `promote`: move `champion` to the new version if it passes the gate under the lock."""
+
+from kfp.dsl import Markdown, Output
+
+from components import component
+
+
+@component
+def promote(concept: str, min_motion_fidelity: float, min_text_alignment: float, tolerance: float,
+            pipeline_run_id: str, tracking_uri: str, parent_run_id: str, decision: Output[Markdown]) -> str:
+    """Promote the version of `motion-<concept>` this pipeline run registered; returns what happened
+    (promoted, rejected, unchanged).
+
+    The gate runs again here, inside the promotion lock, because another run may have changed the
+    champion since `register` looked: a rejection at this point is a normal outcome, not a failure.
+    """
+    from pathlib import Path
+
+    from motionlora.registry.gate import GateConfig
+    from motionlora.registry.pipeline_run import pipeline_step, promote_for_pipeline
+
+    gate = GateConfig(min_motion_fidelity=min_motion_fidelity, min_text_alignment=min_text_alignment, tolerance=tolerance)
+    with pipeline_step(tracking_uri, parent_run_id, "promote"):
+        result = promote_for_pipeline(tracking_uri, concept, gate, pipeline_run_id, parent_run_id)
+    Path(decision.path).write_text(result.describe())
+    return result.action

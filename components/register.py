@@ -1,0 +1,32 @@
+"""Component `register`: log the adapter as an MLflow model, register it as challenger, gate it."""
+
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
+
+from components import component
+
+
+@component
+def register(trained: Input[Model], evaluation: Input[Artifact], ingested: Input[Dataset], base_model: str,
+             concept: str, min_motion_fidelity: float, min_text_alignment: float, tolerance: float,
+             pipeline_run_id: str, tracking_uri: str, parent_run_id: str,
+             decision: Output[Markdown]) -> bool:
+    """A new version of `motion-<concept>` with alias `challenger`; returns whether it passes the gate
+    against the current champion (the pipeline then runs `promote`, which checks again under the lock).
+
+    One plain output, so that kfp.local can evaluate the pipeline's condition on it; `promote` finds
+    the version by this pipeline run's id, which the version carries as a tag.
+    """
+    from pathlib import Path
+
+    from motionlora.registry.gate import GateConfig
+    from motionlora.registry.pipeline_run import pipeline_step
+    from motionlora.registry.registration import register_adapter
+    from motionlora.train.loop import ADAPTER_DIR
+
+    gate = GateConfig(min_motion_fidelity=min_motion_fidelity, min_text_alignment=min_text_alignment, tolerance=tolerance)
+    with pipeline_step(tracking_uri, parent_run_id, "register"):
+        result = register_adapter(Path(trained.path) / ADAPTER_DIR, evaluation.path, ingested.path, base_model, concept,
+                                  gate, pipeline_run_id, tracking_uri, parent_run_id)
+    Path(decision.path).write_text(result.describe())
+    decision.metadata.update({"model": result.model, "version": result.version})
+    return result.decision.passed

@@ -1,0 +1,30 @@
+"""Component `train`: train the motion adapter, on this node or as a multi-node Kubeflow TrainJob."""
+
+from kfp.dsl import Dataset, Input, Model, Output
+
+from components import component
+
+
+@component
+def train(latents: Input[Dataset], base_model: str, recipe: str, preset: str, rank: int, learning_rate: float,
+          steps: int, highway_scope: str, highway_beta: float, nodes: int, gpus_per_node: int, tracking_uri: str,
+          parent_run_id: str, trained: Output[Model]):
+    """`motionlora train` (the recipe's `train` section, then these settings) into `trained`.
+
+    The run folder becomes the `trained` artifact; the adapter is its `adapter/` subfolder. One node
+    trains in-process or under torchrun; `nodes` > 1 creates a Kubeflow Trainer TrainJob (its
+    cluster settings come from the motionlora-launch ConfigMap through MOTIONLORA_* variables).
+    """
+    from motionlora.launch import LaunchSettings, launch_training
+    from motionlora.registry.pipeline_run import pipeline_step
+
+    settings = {"preset": preset, "rank": rank, "learning_rate": learning_rate, "steps": steps,
+                "highway_scope": highway_scope, "highway_beta": highway_beta}
+    train_args = ["--config", recipe, "--data", latents.path, "--out", trained.path, "--model", base_model,
+                  "--tracking-uri", tracking_uri, "--parent-run-id", parent_run_id, "--run-name", "train"]
+    for key, value in settings.items():
+        train_args += ["--set", f"{key}={value}"]
+    with pipeline_step(tracking_uri, parent_run_id, "train"):
+        launch_training(train_args, LaunchSettings.from_env(launcher="trainer" if nodes > 1 else "local",
+                                                            nodes=nodes, gpus_per_node=gpus_per_node))
+    trained.metadata.update(settings)

@@ -1,0 +1,123 @@
+"""`make run`: the whole pipeline on this machine through kfp.local, with MLflow in the working folder.
+
+Each step runs as a subprocess of this Python (`SubprocessRunner(use_venv=False)`: the project's
+venv, no pip installs). MLflow is the SQLite store `mlflow.db` with artifacts under `mlartifacts/`,
+both in the repository's working folder, which `make ui` serves. What the local run needs and a
+fresh clone lacks — the tiny base model and the tiny CLIP — is built into `outputs/models/`.
+"""
+
+import re
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+ROOT = Path(__file__).resolve().parents[1]
+OUTPUTS = ROOT / "outputs"
+PIPELINE_ROOT = OUTPUTS / "kfp"
+ARTIFACTS = ROOT / "mlartifacts"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _local(value: str) -> str:
+    """`value` made absolute when it names something under the repository; else as given (hub ids, URLs)."""
+    candidate = ROOT / value
+    return str(candidate.resolve()) if "://" not in value and candidate.exists() else value
+
+
+def local_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """`arguments` with local paths and the SQLite URI made absolute (relative to the repository), so
+    the steps do not depend on the directory `make run` was started from."""
+    args = dict(arguments)
+    for key in ("base_model", "clip_model", "recipe", "dvc_repo"):
+        args[key] = _local(args[key]) if args[key] else args[key]
+    if not args["dvc_repo"]:
+        args["source"] = _local(args["source"])
+    uri = args["tracking_uri"]
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        args["tracking_uri"] = "sqlite:///" + str(ROOT / uri.removeprefix("sqlite:///"))
+    return args
+
+
+def ensure_local_models(arguments: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Build the tiny base model and tiny CLIP at their default paths when those are used and missing."""
+    from motionlora.evaluate.clip import build_tiny_clip
+    from motionlora.models import build_tiny_model
+
+    for key, build in (("base_model", lambda out: build_tiny_model(out, seed=0)), ("clip_model", build_tiny_clip)):
+        path = ROOT / defaults[key]
+        if arguments[key] == defaults[key] and not path.exists():
+            print(f"building the tiny {key.replace('_', ' ')} in {path}")
+            build(path)
+
+
+def _prepare_experiment(tracking_uri: str, experiment: str) -> None:
+    """With the local SQLite store, create the experiment with its artifacts under mlartifacts/ (if it
+    is new), where `make ui` finds them; a tracking server decides where its artifacts go itself."""
+    import mlflow
+
+    from motionlora.registry.pipeline_run import experiment_id
+
+    if tracking_uri.startswith("sqlite:"):
+        experiment_id(mlflow.MlflowClient(tracking_uri), experiment, (ARTIFACTS / experiment).as_uri())
+
+
+def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipeline_root: Path) -> str:
+    """Where to look after a successful run."""
+    import mlflow
+
+    from motionlora.registry.names import model_name
+    from motionlora.registry.pipeline_run import latest_pipeline_run
+    from motionlora.registry.promotion import AliasState
+
+    run = latest_pipeline_run(tracking_uri, experiment, since)
+    client = mlflow.MlflowClient(tracking_uri)
+    tags = run.data.tags if run is not None else {}
+    lines = [
+        f"pipeline finished: registered {tags.get('motionlora.registered', '?')}, gate {tags.get('motionlora.gate', '?')}, "
+        f"promotion {tags.get('motionlora.promotion', 'not attempted')}",
+        f"{model_name(concept)}: {AliasState.read(client, model_name(concept)).describe()}",
+        f"MLflow: {tracking_uri}; parent run {run.info.run_id if run else '?'} in experiment {experiment!r} "
+        "(metrics, report.html and sample videos in its evaluate run)",
+        "look at it with `make ui` (http://127.0.0.1:5000); step outputs are in " + str(pipeline_root),
+        f"registry: `motionlora registry show {concept}`",
+    ]
+    return "\n".join(lines)
+
+
+def _failure(err: Exception, tracking_uri: str, experiment: str, since: float) -> str:
+    """The failed step and its cause, as the step recorded them on the parent run (else KFP's message)."""
+    from motionlora.registry.pipeline_run import failure_message, latest_pipeline_run
+
+    kfp_message = _ANSI.sub("", str(err))
+    run = latest_pipeline_run(tracking_uri, experiment, since)
+    detail = failure_message(run) if run is not None else None
+    return f"pipeline failed: {detail}\n({kfp_message})" if detail else f"pipeline failed: {kfp_message}"
+
+
+def run_local(arguments: Mapping[str, Any], pipeline_root: Path = PIPELINE_ROOT) -> int:
+    """Run the pipeline with `arguments` over its defaults, step outputs under `pipeline_root`;
+    prints where to look (or which step failed and why); returns the exit status."""
+    import warnings
+
+    from kfp import local
+
+    from pipelines.arguments import pipeline_parameters
+    from pipelines.motion_customization import motion_customization
+
+    defaults = pipeline_parameters()
+    merged = {**defaults, **arguments}
+    ensure_local_models(merged, defaults)
+    args = local_arguments(merged)
+    _prepare_experiment(args["tracking_uri"], args["experiment"])
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
+    started = time.time()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*non-Python base image.*")
+        try:
+            motion_customization(**args)
+        except RuntimeError as err:
+            print(_failure(err, args["tracking_uri"], args["experiment"], started))
+            return 1
+    print(_report(args["tracking_uri"], args["experiment"], args["concept"], started, pipeline_root))
+    print(f"took {time.time() - started:.0f}s")
+    return 0

@@ -1,0 +1,104 @@
+"""The DAG: start-run → ingest → preprocess → train → evaluate → register → [gate passed] promote,
+inside an exit handler (finish-run) that closes the MLflow parent run either way — FAILED, with the
+failed step and its cause, and the run's registrations withdrawn, if any step failed.
+
+Parameter defaults are the embedded local run (`make run`): the DVC sample concept `zigzag`, the
+tiny base model, small settings. A cluster run passes its own (see README "Pipeline").
+"""
+
+from kfp import dsl, kubernetes
+
+from components.evaluate import evaluate
+from components.finish_run import finish_run
+from components.ingest import ingest
+from components.preprocess import preprocess
+from components.promote import promote
+from components.register import register
+from components.start_run import start_run
+from components.train import train
+from pipelines import placement
+
+PIPELINE_NAME = "motion-customization"
+EVAL_PROMPTS = [
+    "a red circle moving in a zigzag on a black background",
+    "a blue square moving in a zigzag on a white background",
+]
+
+
+def _place_on_gpu_nodes(task: dsl.PipelineTask) -> None:
+    """GPUs, node selector, tolerations, retries, no caching and a timeout for the train step."""
+    task.set_accelerator_type(placement.GPU_RESOURCE).set_accelerator_limit(placement.TRAIN_GPUS)
+    for key, value in placement.GPU_NODE_SELECTOR.items():
+        kubernetes.add_node_selector(task, label_key=key, label_value=value)
+    for toleration in placement.GPU_TOLERATIONS:
+        kubernetes.add_toleration(task, **toleration)
+    task.set_retry(num_retries=placement.TRAIN_RETRIES, backoff_duration=placement.TRAIN_BACKOFF,
+                   backoff_factor=placement.TRAIN_BACKOFF_FACTOR)
+    # Never cached: each run's adapter must be trained, tracked and registered under its own run.
+    task.set_caching_options(enable_caching=False)
+    kubernetes.set_timeout(task, placement.TRAIN_TIMEOUT_S)
+
+
+@dsl.pipeline(name=PIPELINE_NAME, description="Customize the motion of a T2V model from reference clips (TAP + AH)")
+def motion_customization(
+    source: str = "data/zigzag",
+    dvc_repo: str = ".",
+    dvc_rev: str = "",
+    concept: str = "zigzag",
+    min_clips: int = 1,
+    base_model: str = "outputs/models/tiny",
+    recipe: str = "configs/tiny.yaml",
+    preset: str = "tap-k",
+    highway_scope: str = "all",
+    highway_beta: float = 1.1,
+    steps: int = 30,
+    rank: int = 4,
+    learning_rate: float = 5e-4,
+    frames: int = 8,
+    width: int = 32,
+    height: int = 32,
+    nodes: int = 1,
+    gpus_per_node: int = 0,
+    eval_prompts: list = EVAL_PROMPTS,
+    eval_seeds: str = "0",
+    clip_model: str = "outputs/models/tiny-clip",
+    sampling_steps: int = 10,
+    tracking_uri: str = "sqlite:///mlflow.db",
+    experiment: str = "motionlora",
+    min_motion_fidelity: float = 0.0,
+    min_text_alignment: float = 0.0,
+    gate_tolerance: float = 0.05,
+):
+    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+    finish = finish_run(tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id)
+    finish.set_caching_options(enable_caching=False)
+    with dsl.ExitHandler(finish, name="pipeline"):
+        started = start_run(
+            tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id, concept=concept,
+            parameters={"source": source, "dvc_repo": dvc_repo, "dvc_rev": dvc_rev, "base_model": base_model,
+                        "recipe": recipe, "preset": preset, "highway_scope": highway_scope, "highway_beta": highway_beta,
+                        "steps": steps, "rank": rank, "learning_rate": learning_rate, "frames": frames,
+                        "width": width, "height": height, "nodes": nodes, "gpus_per_node": gpus_per_node,
+                        "eval_seeds": eval_seeds, "clip_model": clip_model, "sampling_steps": sampling_steps,
+                        "min_motion_fidelity": min_motion_fidelity, "min_text_alignment": min_text_alignment,
+                        "gate_tolerance": gate_tolerance},
+        ).set_caching_options(enable_caching=False)
+        tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.output}
+        ingested = ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
+                          **tracked).set_caching_options(enable_caching=False)
+        encoded = preprocess(ingested=ingested.outputs["ingested"], base_model=base_model, frames=frames, width=width,
+                             height=height, **tracked)
+        trained = train(latents=encoded.outputs["latents"], base_model=base_model, recipe=recipe, preset=preset,
+                        rank=rank, learning_rate=learning_rate, steps=steps, highway_scope=highway_scope,
+                        highway_beta=highway_beta, nodes=nodes, gpus_per_node=gpus_per_node, **tracked)
+        _place_on_gpu_nodes(trained)
+        evaluated = evaluate(trained=trained.outputs["trained"], ingested=ingested.outputs["ingested"],
+                             base_model=base_model, recipe=recipe, prompts=eval_prompts, seeds=eval_seeds,
+                             clip_model=clip_model, sampling_steps=sampling_steps, **tracked)
+        gate = {"min_motion_fidelity": min_motion_fidelity, "min_text_alignment": min_text_alignment,
+                "tolerance": gate_tolerance, "pipeline_run_id": run_id}
+        registered = register(trained=trained.outputs["trained"], evaluation=evaluated.outputs["evaluation"],
+                              ingested=ingested.outputs["ingested"], base_model=base_model, concept=concept,
+                              **gate, **tracked).set_caching_options(enable_caching=False)
+        with dsl.If(registered.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
+            promote(concept=concept, **gate, **tracked).set_caching_options(enable_caching=False)

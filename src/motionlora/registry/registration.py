@@ -1,0 +1,154 @@
+"""Register a trained, evaluated adapter as the next version of `motion-<concept>`.
+
+One call does what the pipeline's register step needs: log the adapter as an MLflow model (in a
+`register` run nested under the pipeline's parent run), create the version with its provenance and
+evaluation means as tags, point `challenger` at it, and gate it against the current champion. The
+gate's answer decides whether the pipeline tries `promote`, which gates again under the lock.
+
+If anything after creating the version fails, the version is deleted again: a registration is
+all or nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from motionlora.registry.gate import GateConfig, GateDecision
+from motionlora.registry.names import (
+    TAG_BASE_MODEL,
+    TAG_BASE_WEIGHTS,
+    TAG_CONCEPT,
+    TAG_DATASET_COMMIT,
+    TAG_DATASET_HASH,
+    TAG_DATASET_REV,
+    TAG_GIT_COMMIT,
+    TAG_HIGHWAY,
+    TAG_METRIC_PREFIX,
+    TAG_PIPELINE_RUN,
+    TAG_PRESET,
+    TAG_TRAIN_RUN,
+    model_name,
+)
+from motionlora.registry.pipeline_run import record_decision
+from motionlora.registry.promotion import AliasState, assess, set_challenger
+
+METRICS_FILE = "metrics.json"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The new version, its gate decision against the champion of the moment, and the aliases after."""
+
+    model: str
+    version: str
+    model_uri: str
+    decision: GateDecision
+    aliases: AliasState
+
+    def describe(self) -> str:
+        """Markdown for the pipeline's decision artifact and the parent run."""
+        lines = [f"# {self.model} v{self.version} registered as challenger", "",
+                 f"- model: {self.model_uri}", f"- aliases: {self.aliases.describe()}", "",
+                 f"Gate against the current champion: {self.decision.verdict}", *(f"- {r}" for r in self.decision.reasons)]
+        return "\n".join(lines) + "\n"
+
+
+def read_metrics(evaluation_dir: str | Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """Aggregate means and settings from `motionlora evaluate`'s metrics.json."""
+    path = Path(evaluation_dir) / METRICS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `motionlora evaluate --out {evaluation_dir}` first")
+    data = json.loads(path.read_text())
+    aggregate = data.get("aggregate")
+    if not isinstance(aggregate, dict) or not aggregate:
+        raise ValueError(f"{path}: no aggregate metrics")
+    return {name: float(stats["mean"]) for name, stats in aggregate.items()}, data.get("settings", {})
+
+
+def dataset_provenance(ingest_dir: str | Path) -> dict[str, str]:
+    """DVC revision and commit (or the plain source) of the clips an ingest folder holds."""
+    from motionlora.data.ingest import read_manifest
+
+    rows = read_manifest(ingest_dir)
+    dvc = [row["dvc"] for row in rows if row.get("dvc")]
+    if not dvc:
+        return {TAG_DATASET_REV: "none (not from DVC): " + ",".join(sorted({str(r.get("source")) for r in rows}))}
+    return {TAG_DATASET_REV: ",".join(sorted({str(d.get("rev") or "workspace") for d in dvc})),
+            TAG_DATASET_COMMIT: ",".join(sorted({str(d.get("commit")) for d in dvc}))}
+
+
+def version_tags(adapter_dir: Path, concept: str, pipeline_run_id: str, ingest_dir: Path,
+                 metrics: Mapping[str, float]) -> dict[str, str]:
+    """Provenance and evaluation tags for a new version."""
+    from motionlora.motion.adapter import MotionAdapterInfo
+    from motionlora.train.tracking import git_commit
+
+    info = MotionAdapterInfo.read(adapter_dir)
+    train = info.extra.get("train", {})
+    tags = {
+        TAG_CONCEPT: concept,
+        TAG_PIPELINE_RUN: pipeline_run_id,
+        TAG_BASE_MODEL: info.base_model.get("source", "unknown"),
+        TAG_BASE_WEIGHTS: info.base_model.get("weights_sha256", "unknown"),
+        TAG_PRESET: info.preset,
+        TAG_HIGHWAY: f"{info.highway_scope} beta={info.highway_beta}",
+        TAG_GIT_COMMIT: git_commit() or "unknown",
+        TAG_DATASET_HASH: str(train.get("data_content_hash", "unknown")),
+        TAG_TRAIN_RUN: str(train.get("mlflow_run_id") or "none"),
+        **dataset_provenance(ingest_dir),
+    }
+    tags.update({f"{TAG_METRIC_PREFIX}{name}": f"{value:.6g}" for name, value in metrics.items()})
+    return tags
+
+
+def _ensure_model(client: Any, name: str, concept: str) -> None:
+    try:
+        client.create_registered_model(name, tags={TAG_CONCEPT: concept},
+                                       description=f"motion adapters for the concept {concept!r} (motionlora)")
+    except Exception as err:
+        if getattr(err, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
+            raise
+
+
+def register_adapter(
+    adapter_dir: str | Path,
+    evaluation_dir: str | Path,
+    ingest_dir: str | Path,
+    base_model: str,
+    concept: str,
+    gate: GateConfig,
+    pipeline_run_id: str,
+    tracking_uri: str | None = None,
+    parent_run_id: str | None = None,
+) -> Registration:
+    """Log, register, make challenger and gate the adapter (see the module doc)."""
+    import mlflow
+
+    from motionlora.registry.model import log_motion_model
+    from motionlora.train.tracking import start_run
+
+    adapter_dir, name = Path(adapter_dir), model_name(concept)
+    metrics, settings = read_metrics(evaluation_dir)
+    tags = version_tags(adapter_dir, concept, pipeline_run_id, Path(ingest_dir), metrics)
+    with start_run(tracking_uri, None, "register", parent_run_id) as run:
+        logged = log_motion_model(adapter_dir, base_model, settings.get("sampling", {}))
+        client = mlflow.MlflowClient(run.tracking_uri)
+        _ensure_model(client, name, concept)
+        version = client.create_model_version(name, logged.model_uri, run_id=run.run_id, tags=tags,
+                                              model_id=logged.model_id)
+        number = str(version.version)
+        try:  # the alias moves last: if anything before it fails, deleting the version undoes everything
+            decision = assess(client, name, number, gate, AliasState.read(client, name).champion)
+            aliases = set_challenger(client, name, number)
+        except Exception:
+            client.delete_model_version(name, number)
+            raise
+        result = Registration(name, number, f"models:/{name}/{number}", decision, aliases)
+        run.log_params({"registered_model": name, "registered_version": number})
+        for run_id in filter(None, (run.run_id, parent_run_id)):
+            record_decision(client, run_id, {"motionlora.registered": f"{name} v{number}",
+                                             "motionlora.gate": decision.verdict}, result.describe(), "registration.md")
+    return result

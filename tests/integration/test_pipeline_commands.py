@@ -1,0 +1,71 @@
+"""`python -m pipelines` arguments, submit and schedule (against a stand-in for kfp.Client)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pipelines import remote
+from pipelines.__main__ import main
+from pipelines.arguments import build_arguments, pipeline_parameters
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class FakeKfpClient:
+    """Records what the commands ask of kfp.Client."""
+
+    def __init__(self, **kwargs) -> None:
+        self.init, self.calls = kwargs, []
+
+    def create_run_from_pipeline_package(self, package, **kwargs):
+        self.calls.append(("run", package, kwargs))
+        return SimpleNamespace(run_id="run-1")
+
+    def create_experiment(self, name, namespace=None):
+        return SimpleNamespace(experiment_id=f"exp-{name}")
+
+    def create_recurring_run(self, **kwargs):
+        self.calls.append(("recurring", kwargs))
+        return SimpleNamespace(recurring_run_id="job-1")
+
+
+@pytest.fixture
+def kfp_client(monkeypatch):
+    import kfp
+
+    made = []
+    monkeypatch.setattr(kfp, "Client", lambda **kwargs: made.append(FakeKfpClient(**kwargs)) or made[-1])
+    monkeypatch.setenv(remote.TOKEN_ENV, "s3cr3t")
+    return made
+
+
+def test_arguments_come_from_the_recipes_gate_and_set():
+    arguments = build_arguments(str(ROOT / "configs" / "tiny.yaml"), ["steps=60", 'eval_prompts=["a", "b"]'])
+    assert arguments["steps"] == 60 and arguments["eval_prompts"] == ["a", "b"]
+    assert arguments["min_motion_fidelity"] == -1.0 and arguments["gate_tolerance"] == 0.05
+    assert set(arguments) <= set(pipeline_parameters())
+    with pytest.raises(ValueError, match="NAME one of"):
+        build_arguments(None, ["stpes=60"])
+
+
+def test_submit_sends_the_compiled_package_with_the_token_from_the_environment(kfp_client, capsys):
+    code = main(["submit", "--host", "https://kfp.example", "--namespace", "team", "--experiment", "motion",
+                 "--set", "concept=circle"])
+    assert code == 0 and "submitted run run-1" in capsys.readouterr().out
+    [client] = kfp_client
+    assert client.init == {"host": "https://kfp.example", "namespace": "team", "existing_token": "s3cr3t"}
+    [(kind, package, kwargs)] = client.calls
+    assert package.endswith("pipelines/compiled/motion_customization.yaml")
+    assert kwargs["arguments"] == {"concept": "circle"} and kwargs["experiment_name"] == "motion"
+
+
+def test_schedule_wants_kfps_six_field_cron(kfp_client, capsys):
+    assert main(["schedule", "--host", "https://kfp.example", "--cron", "0 2 * * *"]) == 2
+    assert "6 fields" in capsys.readouterr().err and kfp_client == []  # refused before connecting
+    assert main(["schedule", "--host", "https://kfp.example", "--cron", "0 0 2 * * *"]) == 0
+    [(kind, kwargs)] = kfp_client[0].calls
+    assert kwargs["cron_expression"] == "0 0 2 * * *" and kwargs["experiment_id"] == "exp-motionlora"
+    assert kwargs["max_concurrency"] == 1

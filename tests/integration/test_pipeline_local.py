@@ -1,0 +1,132 @@
+"""The whole pipeline under kfp.local (`python -m pipelines run-local`'s code path), tracking to a
+real MLflow server: one successful run shared by the module's tests, then a run with a bad source.
+
+Every component runs here under kfp.local's SubprocessRunner; the tests look at each step's
+output artifact, at MLflow (runs, metrics, report, videos, the registered model and its aliases),
+and at what the runner prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+
+from motionlora.data.video import write_video
+from motionlora.registry.promotion import AliasState, consistency_problems
+from pipelines.local import run_local
+
+pytestmark = pytest.mark.slow
+
+CONCEPT = "squares-e2e"
+MODEL = f"motion-{CONCEPT}"
+EXPERIMENT = "pipeline-e2e"
+
+
+def sliding_square(seed: int) -> np.ndarray:
+    frames = np.empty((8, 32, 32, 3), np.uint8)
+    frames[:] = np.random.default_rng(seed).integers(0, 160, size=3, dtype=np.uint8)
+    for i in range(8):
+        frames[i, 12:20, 3 * i : 3 * i + 8] = 255
+    return frames
+
+
+@pytest.fixture(scope="module")
+def arguments(mlflow_server, tiny_model_dir, tmp_path_factory) -> dict:
+    """Pipeline arguments for a run that takes as little time as the pipeline allows."""
+    from motionlora.evaluate.clip import build_tiny_clip
+
+    root = tmp_path_factory.mktemp("pipeline")
+    clips = root / "clips"
+    for i in range(2):
+        write_video(clips / f"clip_{i}.mp4", sliding_square(i))
+    (clips / "captions.jsonl").write_text(
+        "".join(json.dumps({"file": f"clip_{i}.mp4", "caption": "a white square slides right"}) + "\n" for i in range(2)))
+    recipe = root / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({"train": {"batch_size": 1, "checkpoint_every": 1000, "dual_path": False},
+                                      "sampling": {"guidance_scale": 5.0, "frames": 8}}))
+    return {"source": str(clips), "dvc_repo": "", "concept": CONCEPT, "base_model": str(tiny_model_dir),
+            "recipe": str(recipe), "steps": 2, "rank": 2, "eval_prompts": ["a red circle on black"], "eval_seeds": "0",
+            "clip_model": str(build_tiny_clip(root / "clip")), "sampling_steps": 2, "tracking_uri": mlflow_server,
+            "experiment": EXPERIMENT, "min_motion_fidelity": -1.0, "min_text_alignment": -100.0}
+
+
+def run_pipeline(arguments: dict, pipeline_root: Path) -> SimpleNamespace:
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = run_local(arguments, pipeline_root=pipeline_root)
+    return SimpleNamespace(code=code, printed=printed.getvalue(), root=pipeline_root)
+
+
+@pytest.fixture(scope="module")
+def run(arguments, tmp_path_factory) -> SimpleNamespace:
+    return run_pipeline(arguments, tmp_path_factory.mktemp("kfp"))
+
+
+@pytest.fixture(scope="module")
+def client(mlflow_server):
+    return mlflow.MlflowClient(mlflow_server)
+
+
+def test_the_pipeline_registers_the_adapter_and_makes_it_champion(run, client):
+    assert run.code == 0, run.printed[-3000:]
+    assert f"{MODEL}: champion=v1, previous-champion=none, challenger=v1" in run.printed
+    assert AliasState.read(client, MODEL) == AliasState(champion="1", challenger="1")
+    assert consistency_problems(client, MODEL) == []
+
+
+@pytest.mark.parametrize("task, output, expected", [
+    ("ingest", "ingested", "manifest.jsonl"),
+    ("preprocess", "latents", "index.json"),
+    ("train", "trained", "adapter/motion.json"),
+    ("evaluate", "evaluation", "metrics.json"),
+    ("evaluate", "report", ""),
+    ("register", "decision", ""),
+    ("promote", "decision", ""),
+])
+def test_each_component_wrote_its_artifact_under_kfp_local(run, task, output, expected):
+    [run_dir] = run.root.glob("motion-customization-*")
+    assert (run_dir / task / output / expected).exists()
+
+
+def test_mlflow_holds_the_run_tree_metrics_report_and_videos(run, client):
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    runs = client.search_runs([experiment.experiment_id])
+    [parent] = [r for r in runs if r.data.tags.get("motionlora.kind") == "pipeline"]
+    assert parent.info.status == "FINISHED" and parent.data.tags["motionlora.promotion"] == "promoted"
+    children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
+    assert {"train", "evaluate", "register"} <= set(children)
+    evaluation = children["evaluate"]
+    assert "motion_fidelity_mean" in evaluation.data.metrics
+    assert {"metrics.json", "report.html", "videos"} <= {a.path for a in client.list_artifacts(evaluation.info.run_id)}
+    assert client.list_artifacts(evaluation.info.run_id, "videos")
+    assert "promotion.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+
+
+def test_the_champion_is_an_mlflow_model_that_makes_videos(run, mlflow_server):
+    mlflow.set_tracking_uri(mlflow_server)
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    [video] = model.predict([{"prompt": "a red circle", "seed": 3}], params={"steps": 1})["video_mp4"]
+    assert video[4:8] == b"ftyp"  # an mp4 container
+
+
+def test_a_failing_step_is_named_with_its_cause_and_changes_nothing(run, arguments, client, tmp_path):
+    versions = len(client.search_model_versions(f"name='{MODEL}'"))
+    before = AliasState.read(client, MODEL)
+    failed = run_pipeline({**arguments, "source": str(tmp_path / "missing-clips")}, tmp_path / "kfp")
+    assert failed.code == 1
+    assert "pipeline failed: step ingest failed: FileNotFoundError: source" in failed.printed
+    assert "missing-clips does not exist" in failed.printed
+    assert AliasState.read(client, MODEL) == before
+    assert len(client.search_model_versions(f"name='{MODEL}'")) == versions
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    [newest] = client.search_runs([experiment.experiment_id], "tags.`motionlora.kind` = 'pipeline'",
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    assert newest.info.status == "FAILED" and newest.data.tags["motionlora.failed_step"] == "ingest"

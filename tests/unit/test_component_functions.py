@@ -1,0 +1,208 @@
+"""Every pipeline component's Python function (`component.python_func`), without KFP, chained as the
+pipeline chains them: tiny clips → ingest → preprocess → train → evaluate → register → promote, with
+start-run and finish-run around them. (The same components under kfp.local: tests/integration.)"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import mlflow
+import pytest
+import yaml
+from clipfactory import moving_square, write_clip
+from kfp.dsl import HTML, Artifact, Dataset, Markdown, Metrics, Model, PipelineTaskFinalStatus
+
+from components.evaluate import evaluate
+from components.finish_run import finish_run
+from components.ingest import ingest
+from components.preprocess import preprocess
+from components.promote import promote
+from components.register import register
+from components.start_run import start_run
+from components.train import train
+
+pytestmark = pytest.mark.slow
+
+RUN = "kfp-run-1"
+GATE = {"min_motion_fidelity": -1.0, "min_text_alignment": -100.0, "tolerance": 0.05}
+RECIPE = {
+    "train": {"rank": 2, "batch_size": 1, "checkpoint_every": 1000, "dual_path": False},
+    "sampling": {"guidance_scale": 5.0, "frames": 8},
+}
+
+
+def artifact(kind, path):
+    return kind(uri=str(path))
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    from motionlora.evaluate.clip import build_tiny_clip
+
+    root = tmp_path_factory.mktemp("components")
+    clips = root / "clips"
+    for i in range(2):
+        write_clip(clips / f"clip_{i}.mp4", moving_square(seed=i))
+    (clips / "captions.jsonl").write_text(
+        "".join(json.dumps({"file": f"clip_{i}.mp4", "caption": "a white square slides right"}) + "\n" for i in range(2)))
+    (root / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
+    return SimpleNamespace(root=root, clips=clips, uri=f"sqlite:///{root / 'mlflow.db'}", recipe=str(root / "recipe.yaml"),
+                           clip=str(build_tiny_clip(root / "clip")))
+
+
+def tracked(env, parent):
+    return {"tracking_uri": env.uri, "parent_run_id": parent}
+
+
+@pytest.fixture(scope="module")
+def parent(env):
+    return start_run.python_func(tracking_uri=env.uri, experiment="components", pipeline_run_id=RUN, concept="squares",
+                                 parameters={"steps": 2, "nested": {"rank": 2}})
+
+
+@pytest.fixture(scope="module")
+def ingested(env, parent):
+    out = artifact(Dataset, env.root / "ingested")
+    ingest.python_func(source=str(env.clips), dvc_repo="", dvc_rev="", concept="squares", min_clips=2,
+                       ingested=out, **tracked(env, parent))
+    return out
+
+
+@pytest.fixture(scope="module")
+def latents(env, parent, ingested, tiny_model_dir):
+    out = artifact(Dataset, env.root / "latents")
+    preprocess.python_func(ingested=ingested, base_model=str(tiny_model_dir), frames=8, width=32, height=32,
+                           latents=out, **tracked(env, parent))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained(env, parent, latents, tiny_model_dir):
+    out = artifact(Model, env.root / "trained")
+    train.python_func(latents=latents, base_model=str(tiny_model_dir), recipe=env.recipe, preset="tap-k", rank=2,
+                      learning_rate=1e-3, steps=2, highway_scope="all", highway_beta=1.1, nodes=1, gpus_per_node=0,
+                      trained=out, **tracked(env, parent))
+    return out
+
+
+@pytest.fixture(scope="module")
+def evaluated(env, parent, trained, ingested, tiny_model_dir):
+    outputs = {"evaluation": artifact(Artifact, env.root / "evaluation"), "metrics": artifact(Metrics, env.root / "metrics"),
+               "report": artifact(HTML, env.root / "report.html")}
+    evaluate.python_func(trained=trained, ingested=ingested, base_model=str(tiny_model_dir), recipe=env.recipe,
+                         prompts=["a red circle on black"], seeds="0", clip_model=env.clip,
+                         sampling_steps=2, **outputs, **tracked(env, parent))
+    return SimpleNamespace(**outputs)
+
+
+@pytest.fixture(scope="module")
+def registered(env, parent, trained, evaluated, ingested, tiny_model_dir):
+    decision = artifact(Markdown, env.root / "registration.md")
+    passed = register.python_func(
+        trained=trained, evaluation=evaluated.evaluation, ingested=ingested, base_model=str(tiny_model_dir),
+        concept="squares", pipeline_run_id=RUN, decision=decision, **GATE, **tracked(env, parent))
+    return SimpleNamespace(passed=passed, decision=decision)
+
+
+def test_start_run_opens_one_parent_run_per_pipeline_run(env, parent):
+    again = start_run.python_func(tracking_uri=env.uri, experiment="components", pipeline_run_id=RUN, concept="squares",
+                                  parameters={})
+    assert again == parent  # a retried step finds the run instead of opening a second one
+    run = mlflow.MlflowClient(env.uri).get_run(parent)
+    assert run.info.status == "RUNNING" and run.data.params == {"steps": "2", "nested.rank": "2"}
+
+
+def test_ingest_writes_the_good_clips_and_a_manifest(ingested):
+    rows = open(f"{ingested.path}/manifest.jsonl").read().splitlines()
+    assert len(rows) == 2 and ingested.metadata["accepted"] == 2
+
+
+@pytest.fixture(scope="module")
+def failed_parent(env):
+    """The parent run of a pipeline run whose ingest step failed (the source does not exist)."""
+    parent = start_run.python_func(tracking_uri=env.uri, experiment="components", pipeline_run_id="kfp-run-bad",
+                                   concept="squares", parameters={})
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ingest.python_func(source=str(env.root / "no-such-folder"), dvc_repo="", dvc_rev="", concept="squares",
+                           min_clips=1, ingested=artifact(Dataset, env.root / "bad"), **tracked(env, parent))
+    return parent
+
+
+def test_a_failing_step_records_itself_on_the_parent_run(env, failed_parent):
+    tags = mlflow.MlflowClient(env.uri).get_run(failed_parent).data.tags
+    assert tags["motionlora.failed_step"] == "ingest"
+    assert tags["motionlora.failure"].startswith("FileNotFoundError: source") and "no-such-folder" in tags["motionlora.failure"]
+
+
+def test_preprocess_encodes_every_clip(latents):
+    index = json.loads(open(f"{latents.path}/index.json").read())
+    assert index["num_clips"] == 2 and latents.metadata["clips"] == 2
+
+
+def test_train_writes_the_adapter_in_its_model_artifact(trained):
+    from motionlora.motion.adapter import MotionAdapterInfo
+
+    info = MotionAdapterInfo.read(f"{trained.path}/adapter")
+    assert info.preset == "tap-k" and info.rank == 2 and trained.metadata["steps"] == 2
+
+
+def test_evaluate_writes_metrics_report_and_videos(evaluated):
+    assert {"motion_fidelity", "text_alignment", "appearance_leakage"} <= set(evaluated.metrics.metadata)
+    assert open(evaluated.report.path).read().startswith("<!DOCTYPE html>")
+    assert json.loads(open(f"{evaluated.evaluation.path}/metrics.json").read())["aggregate"]["motion_fidelity"]["n"] == 1
+
+
+def test_register_makes_a_challenger_with_provenance(env, registered):
+    assert registered.passed and registered.decision.metadata == {"model": "motion-squares", "version": "1"}
+    client = mlflow.MlflowClient(env.uri)
+    assert str(client.get_model_version_by_alias("motion-squares", "challenger").version) == "1"
+    tags = client.get_model_version("motion-squares", "1").tags
+    assert tags["motionlora.pipeline_run_id"] == RUN and tags["motionlora.preset"] == "tap-k"
+    assert tags["motionlora.highway"] == "all beta=1.1" and "motionlora.metric.motion_fidelity" in tags
+    assert "registered as challenger" in open(registered.decision.path).read()
+
+
+def test_promote_makes_the_challenger_champion(env, parent, registered):
+    decision = artifact(Markdown, env.root / "promotion.md")
+    action = promote.python_func(concept="squares", pipeline_run_id=RUN, decision=decision,
+                                 **GATE, **tracked(env, parent))
+    assert action == "promoted"
+    client = mlflow.MlflowClient(env.uri)
+    assert str(client.get_model_version_by_alias("motion-squares", "champion").version) == "1"
+    assert client.get_run(parent).data.tags["motionlora.promotion"] == "promoted"
+
+
+def status(state):
+    return PipelineTaskFinalStatus(state=state, pipeline_job_resource_name="local", pipeline_task_name="pipeline",
+                                   error_code=None if state == "SUCCEEDED" else 1,
+                                   error_message=None if state == "SUCCEEDED" else "Task pipeline failed.")
+
+
+def test_finish_run_closes_the_parent_run(env, parent, registered):
+    message = finish_run.python_func(tracking_uri=env.uri, experiment="components", pipeline_run_id=RUN,
+                                     status=status("SUCCEEDED"))
+    assert "succeeded" in message
+    assert mlflow.MlflowClient(env.uri).get_run(parent).info.status == "FINISHED"
+
+
+def test_finish_run_after_a_failure_marks_the_run_failed_and_names_the_step(env, failed_parent):
+    message = finish_run.python_func(tracking_uri=env.uri, experiment="components", pipeline_run_id="kfp-run-bad",
+                                     status=status("FAILED"))
+    assert "failed: step ingest failed: FileNotFoundError" in message
+    assert mlflow.MlflowClient(env.uri).get_run(failed_parent).info.status == "FAILED"
+
+
+def test_a_registration_that_fails_half_way_leaves_no_version(env, parent, trained, evaluated, ingested, tiny_model_dir,
+                                                              monkeypatch):
+    import motionlora.registry.registration as registration
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("tracking server went away")
+
+    monkeypatch.setattr(registration, "set_challenger", unreachable)
+    with pytest.raises(ConnectionError):
+        register.python_func(trained=trained, evaluation=evaluated.evaluation, ingested=ingested,
+                             base_model=str(tiny_model_dir), concept="squares-broken", pipeline_run_id=RUN,
+                             decision=artifact(Markdown, env.root / "broken.md"), **GATE, **tracked(env, parent))
+    assert mlflow.MlflowClient(env.uri).search_model_versions("name='motion-squares-broken'") == []

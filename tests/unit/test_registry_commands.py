@@ -1,0 +1,70 @@
+"""`motionlora registry list|show|promote|rollback` on a SQLite registry."""
+
+from __future__ import annotations
+
+import argparse
+
+import mlflow
+import pytest
+
+from motionlora.registry import commands
+from motionlora.registry.gate import GateConfig
+from motionlora.registry.names import TAG_METRIC_PREFIX
+from motionlora.registry.promotion import AliasState, assess, set_challenger
+
+
+def run(uri: str, *argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="motionlora")
+    commands.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["registry", "--tracking-uri", uri, *argv])
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """motion-zigzag with v1 (motion fidelity 0.5) and v2 (0.3), both assessed by a pipeline with floor 0.4."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    client.create_registered_model("motion-zigzag")
+    for fidelity in (0.5, 0.3):
+        tags = {f"{TAG_METRIC_PREFIX}motion_fidelity": str(fidelity), f"{TAG_METRIC_PREFIX}text_alignment": "30"}
+        version = str(client.create_model_version("motion-zigzag", "/nonexistent/model", tags=tags).version)
+        set_challenger(client, "motion-zigzag", version)
+        assess(client, "motion-zigzag", version, GateConfig(min_motion_fidelity=0.4), None)
+    return uri, client
+
+
+def test_promote_show_list_and_rollback(registry, capsys):
+    uri, client = registry
+    assert run(uri, "promote", "zigzag", "1") == 0
+    assert "promoted" in capsys.readouterr().out
+
+    # v2 fails the floor its pipeline used (recorded on the version): not without --force --reason.
+    assert run(uri, "promote", "motion-zigzag", "2") == 1
+    assert "FAIL motion_fidelity 0.3000 < floor 0.4000" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="reason"):
+        run(uri, "promote", "zigzag", "2", "--force")
+    assert run(uri, "promote", "zigzag", "2", "--force", "--reason", "known-good by eye") == 0
+    assert AliasState.read(client, "motion-zigzag") == AliasState(champion="2", challenger="2", previous_champion="1")
+    capsys.readouterr()
+
+    assert run(uri, "list") == 0
+    assert capsys.readouterr().out.strip() == "motion-zigzag: champion=v2, previous-champion=v1, challenger=v2"
+    assert run(uri, "show", "zigzag") == 0
+    shown = capsys.readouterr().out
+    assert "v2 [champion, challenger]" in shown and "promotion_reason: known-good by eye" in shown
+    assert "INCONSISTENT" not in shown
+
+    assert run(uri, "rollback", "zigzag", "--reason", "v2 flickers") == 0
+    assert AliasState.read(client, "motion-zigzag").champion == "1"
+    capsys.readouterr()
+
+    # Thresholds given by hand replace the recorded ones.
+    assert run(uri, "promote", "zigzag", "2", "--set", "min_motion_fidelity=0.2", "--set", "tolerance=0.5") == 0
+    assert "ok motion_fidelity 0.3000 >= floor 0.2000" in capsys.readouterr().out
+
+
+def test_errors_are_one_line(registry, capsys):
+    uri, _ = registry
+    assert run(uri, "promote", "zigzag", "99") == 2
+    assert capsys.readouterr().err.startswith("motionlora registry promote: error:")

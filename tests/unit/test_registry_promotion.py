@@ -1,0 +1,151 @@
+"""Promotion policy on a real MLflow registry (SQLite): gate, aliases, rollback, undo on failure."""
+
+from __future__ import annotations
+
+import itertools
+
+import mlflow
+import pytest
+
+from motionlora.registry.gate import GateConfig
+from motionlora.registry.names import (
+    TAG_GATE,
+    TAG_GATE_REASONS,
+    TAG_METRIC_PREFIX,
+    TAG_PIPELINE_STATUS,
+    TAG_PROMOTION,
+    TAG_PROMOTION_REASON,
+    TAG_ROLLED_BACK,
+)
+from motionlora.registry.promotion import (
+    AliasState,
+    consistency_problems,
+    promote,
+    recorded_gate,
+    rollback,
+    set_challenger,
+    withdraw,
+)
+
+GATE = GateConfig(min_motion_fidelity=0.2, min_text_alignment=10.0, tolerance=0.05)
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    """One SQLite registry for the module (creating its tables takes seconds); each test uses its own model."""
+    return mlflow.MlflowClient(f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}")
+
+
+@pytest.fixture
+def model(client):
+    name = f"motion-test{next(_names)}"
+    client.create_registered_model(name)
+    return name
+
+
+def add_version(client, model: str, motion_fidelity: float, text_alignment: float = 25.0) -> str:
+    """A registered version carrying evaluation means, as the register step leaves it."""
+    tags = {f"{TAG_METRIC_PREFIX}motion_fidelity": str(motion_fidelity), f"{TAG_METRIC_PREFIX}text_alignment": str(text_alignment)}
+    version = str(client.create_model_version(model, "/nonexistent/model", tags=tags).version)
+    set_challenger(client, model, version)
+    return version
+
+
+def test_the_first_version_that_passes_becomes_champion(client, model):
+    v1 = add_version(client, model, 0.5)
+    result = promote(client, model, v1, GATE, "test")
+    assert result.action == "promoted" and result.moved
+    assert AliasState.read(client, model) == AliasState(champion=v1, challenger=v1)
+    assert client.get_model_version(model, v1).tags[TAG_PROMOTION] == "promoted"
+    assert consistency_problems(client, model) == []
+    assert recorded_gate(client, model, v1) == GATE
+
+
+def test_a_better_version_replaces_the_champion_which_becomes_previous(client, model):
+    v1, v2 = add_version(client, model, 0.5), add_version(client, model, 0.47)
+    promote(client, model, v1, GATE, "test")
+    result = promote(client, model, v2, GATE, "test")
+    assert result.action == "promoted"
+    assert AliasState.read(client, model) == AliasState(champion=v2, challenger=v2, previous_champion=v1)
+    assert consistency_problems(client, model) == []
+    assert promote(client, model, v2, GATE, "test").action == "unchanged"
+
+
+def test_a_failing_gate_moves_nothing_and_records_why(client, model):
+    v1, v2 = add_version(client, model, 0.5), add_version(client, model, 0.44)
+    promote(client, model, v1, GATE, "test")
+    before = AliasState.read(client, model)
+    result = promote(client, model, v2, GATE, "test")
+    assert result.action == "rejected" and not result.moved
+    assert AliasState.read(client, model) == before
+    tags = client.get_model_version(model, v2).tags
+    assert tags[TAG_GATE] == "failed" and f"champion v{v1}'s 0.5000" in tags[TAG_GATE_REASONS]
+    assert TAG_PROMOTION not in tags
+    assert "FAIL motion_fidelity" in result.describe()
+
+
+def test_forcing_a_failing_version_needs_a_reason_which_is_recorded(client, model):
+    v1 = add_version(client, model, 0.1)
+    with pytest.raises(ValueError, match="reason"):
+        promote(client, model, v1, GATE, "test", force=True)
+    result = promote(client, model, v1, GATE, "alice", force=True, reason="demo on Friday")
+    assert result.action == "forced" and AliasState.read(client, model).champion == v1
+    assert client.get_model_version(model, v1).tags[TAG_PROMOTION_REASON] == "demo on Friday"
+    assert consistency_problems(client, model) == []
+
+
+def test_rollback_restores_the_previous_champion_and_steps_the_chain_back(client, model):
+    v1, v2, v3 = (add_version(client, model, mf) for mf in (0.5, 0.52, 0.54))
+    for version in (v1, v2, v3):
+        promote(client, model, version, GATE, "test")
+    result = rollback(client, model, "bob", "v3 flickers")
+    assert result.version == v2
+    assert AliasState.read(client, model) == AliasState(champion=v2, challenger=v3, previous_champion=v1)
+    assert "v3 flickers" in client.get_model_version(model, v3).tags[TAG_ROLLED_BACK]
+    assert consistency_problems(client, model) == []
+    rollback(client, model, "bob", "and v2 too")
+    assert AliasState.read(client, model) == AliasState(champion=v1, challenger=v3)
+    with pytest.raises(ValueError, match="no previous-champion"):
+        rollback(client, model, "bob", "once more")
+
+
+def test_a_write_that_fails_mid_promotion_is_undone(client, model, monkeypatch):
+    v1, v2 = add_version(client, model, 0.5), add_version(client, model, 0.6)
+    promote(client, model, v1, GATE, "test")
+    before = AliasState.read(client, model)
+    real = client.set_registered_model_alias
+
+    def failing(name, alias, version):
+        if alias == "champion":
+            raise ConnectionError("tracking server went away")
+        real(name, alias, version)
+
+    monkeypatch.setattr(client, "set_registered_model_alias", failing)
+    with pytest.raises(ConnectionError):
+        promote(client, model, v2, GATE, "test")
+    monkeypatch.undo()
+    assert AliasState.read(client, model) == before
+    assert TAG_PROMOTION not in client.get_model_version(model, v2).tags
+    assert promote(client, model, v2, GATE, "test").action == "promoted"  # the lock was released
+
+
+def test_a_failed_runs_version_is_withdrawn_and_cannot_be_promoted(client, model):
+    v1, v2 = add_version(client, model, 0.5), add_version(client, model, 0.6)
+    assert withdraw(client, model, v2).challenger == v1
+    assert client.get_model_version(model, v2).tags[TAG_PIPELINE_STATUS] == "FAILED"
+    with pytest.raises(ValueError, match="failed"):
+        promote(client, model, v2, GATE, "test")
+
+
+def test_a_lost_promotion_is_reported_as_inconsistent(client, model):
+    v1, v2, v3 = (add_version(client, model, mf) for mf in (0.5, 0.52, 0.54))
+    promote(client, model, v1, GATE, "test")
+    promote(client, model, v2, GATE, "test")
+    # What an unlocked racer would do: promote v3 against v1, as if v2 had never happened.
+    client.set_model_version_tag(model, v3, TAG_PROMOTION, "promoted")
+    client.set_model_version_tag(model, v3, "motionlora.replaced_champion", v1)
+    client.set_registered_model_alias(model, "previous-champion", v1)
+    client.set_registered_model_alias(model, "champion", v3)
+    problems = consistency_problems(client, model)
+    assert any(f"v{v2} was promoted" in p and "lost" in p for p in problems)
