@@ -31,3 +31,40 @@ def tiny_animatediff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def backbone_dir(request: pytest.FixtureRequest) -> Path:
     """Each supported backbone's tiny model in turn."""
     return request.getfixturevalue("tiny_model_dir" if request.param == "unet3d" else "tiny_animatediff_dir")
+
+
+@pytest.fixture(scope="session")
+def preprocessed_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 4-frame 32x32 clips of a square sliding right over different backgrounds, run through the
+    real ingest and preprocess steps (frame folders, so no video codec is involved)."""
+    import imageio.v3 as iio
+    import numpy as np
+
+    from motionlora.data.ingest import IngestSettings, ingest
+    from motionlora.data.preprocess import PreprocessSettings, preprocess
+    from motionlora.data.sources import LocalSource
+
+    src = tmp_path_factory.mktemp("clips")
+    for clip in range(2):
+        frames = np.empty((4, 32, 32, 3), np.uint8)
+        frames[:] = np.random.default_rng(clip).integers(0, 160, size=3, dtype=np.uint8)
+        (src / f"clip{clip}").mkdir()
+        for i, frame in enumerate(frames):
+            frame[10:18, 4 * i : 4 * i + 8] = 255
+            iio.imwrite(src / f"clip{clip}" / f"{i:03d}.png", frame)
+    root = tmp_path_factory.mktemp("data")
+    ingest(LocalSource(src), root / "ingested", IngestSettings(prompt="a white square slides right"), progress=False)
+    preprocess(root / "ingested", tiny_model_dir, root / "pre", PreprocessSettings(frames=4, width=32, height=32), progress=False)
+    return root / "pre"
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op thread for the module: numeric tests, not speed, and on a busy two-core machine
+    a two-thread OpenMP pool spends most of its time waiting for a core (about 10x slower)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,33 +14,8 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-import imageio.v3 as iio
-import numpy as np
 import pytest
 
-CAPTION = "a white square slides right"
-
-
-@pytest.fixture(scope="session")
-def preprocessed_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two 4-frame 32x32 clips of a square sliding right over different backgrounds, run through the
-    real ingest and preprocess steps (frame folders, so no video codec is involved)."""
-    from motionlora.data.ingest import IngestSettings, ingest
-    from motionlora.data.preprocess import PreprocessSettings, preprocess
-    from motionlora.data.sources import LocalSource
-
-    src = tmp_path_factory.mktemp("clips")
-    for clip in range(2):
-        frames = np.empty((4, 32, 32, 3), np.uint8)
-        frames[:] = np.random.default_rng(clip).integers(0, 160, size=3, dtype=np.uint8)
-        (src / f"clip{clip}").mkdir()
-        for i, frame in enumerate(frames):
-            frame[10:18, 4 * i : 4 * i + 8] = 255
-            iio.imwrite(src / f"clip{clip}" / f"{i:03d}.png", frame)
-    root = tmp_path_factory.mktemp("data")
-    ingest(LocalSource(src), root / "ingested", IngestSettings(prompt=CAPTION), progress=False)
-    preprocess(root / "ingested", tiny_model_dir, root / "pre", PreprocessSettings(frames=4, width=32, height=32), progress=False)
-    return root / "pre"
 
 
 @pytest.fixture(scope="session")

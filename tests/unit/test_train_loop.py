@@ -8,17 +8,12 @@ import re
 import shutil
 from pathlib import Path
 
-import imageio.v3 as iio
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from motionlora import cli
 from motionlora.config import load_config
-from motionlora.data.ingest import IngestSettings, ingest
-from motionlora.data.preprocess import PreprocessSettings, preprocess
-from motionlora.data.sources import LocalSource
 from motionlora.models import load_t2v_model
 from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
 from motionlora.train import OutOfMemoryHintError, TrackingOptions, Trainer, TrainConfig, train
@@ -29,13 +24,8 @@ OFF = TrackingOptions(enabled=False)
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: these tests check numbers, not speed, and on a busy two-core machine
-    a two-thread OpenMP pool spends most of its time waiting for a core (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (see the shared fixture)."""
 
 
 def _config(*overrides: str) -> TrainConfig:
@@ -51,31 +41,14 @@ def _keep_global_rng():
 
 
 @pytest.fixture(scope="module")
-def preprocessed(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two 4-frame 32x32 clips of a square sliding right (frame folders), ingested and preprocessed."""
-    src = tmp_path_factory.mktemp("train-clips")
-    for clip in range(2):
-        frames = np.empty((4, 32, 32, 3), np.uint8)
-        frames[:] = np.random.default_rng(clip).integers(0, 160, size=3, dtype=np.uint8)
-        (src / f"clip{clip}").mkdir()
-        for i, frame in enumerate(frames):
-            frame[10:18, 4 * i : 4 * i + 8] = 255
-            iio.imwrite(src / f"clip{clip}" / f"{i:03d}.png", frame)
-    root = tmp_path_factory.mktemp("train-data")
-    ingest(LocalSource(src), root / "ingested", IngestSettings(prompt="a white square slides right"), progress=False)
-    preprocess(root / "ingested", tiny_model_dir, root / "pre", PreprocessSettings(frames=4, width=32, height=32), progress=False)
-    return root / "pre"
-
-
-@pytest.fixture(scope="module")
-def trained(preprocessed: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def trained(preprocessed_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     state = capture_rng()
-    result = train(_config(), preprocessed, tmp_path_factory.mktemp("train-run") / "out", model=str(tiny_model_dir), tracking=OFF)
+    result = train(_config(), preprocessed_dir, tmp_path_factory.mktemp("train-run") / "out", model=str(tiny_model_dir), tracking=OFF)
     restore_rng(state)
     return result
 
 
-def test_adapter_holds_only_the_motion_lora_and_records_its_base(trained, tiny_model_dir, preprocessed):
+def test_adapter_holds_only_the_motion_lora_and_records_its_base(trained, tiny_model_dir, preprocessed_dir):
     info = MotionAdapterInfo.read(trained.adapter_dir)
     base = load_t2v_model(tiny_model_dir, parts=("unet",))
     assert info.base_model == base.identity.to_dict()
@@ -84,34 +57,34 @@ def test_adapter_holds_only_the_motion_lora_and_records_its_base(trained, tiny_m
     assert weights and all(".to_k.lora_" in k and (".temp_attentions." in k or k.startswith("transformer_in.")) for k in weights)
     assert load_motion_adapter(base.unet, trained.adapter_dir, base.identity).preset == "tap-k"
     summary = json.loads((trained.out_dir / "train_summary.json").read_text())
-    index = json.loads((preprocessed / "index.json").read_text())
+    index = json.loads((preprocessed_dir / "index.json").read_text())
     assert (summary["steps"], summary["resumed_from"], summary["world_size"], summary["global_batch"]) == (3, None, 1, 2)
     assert summary["data"]["content_hash"] == index["content_hash"] and summary["mlflow"] is None
     assert summary["final_metrics"]["loss"] > 0 and summary["peak_memory_mb"] > 0
     assert [step for step, _ in list_checkpoints(trained.out_dir)] == [2]
 
 
-def test_rerun_resumes_from_the_checkpoint_and_ends_with_the_same_adapter(trained, preprocessed, tiny_model_dir, tmp_path, caplog):
+def test_rerun_resumes_from_the_checkpoint_and_ends_with_the_same_adapter(trained, preprocessed_dir, tiny_model_dir, tmp_path, caplog):
     out = tmp_path / "again"
     shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
     with caplog.at_level("INFO", logger="motionlora.train"):
-        again = train(_config(), preprocessed, out, model=str(tiny_model_dir), tracking=OFF)
+        again = train(_config(), preprocessed_dir, out, model=str(tiny_model_dir), tracking=OFF)
     assert "resuming from step 2" in caplog.text
     assert again.summary["resumed_from"] == 2 and again.summary["steps_this_run"] == 1
     first, second = (load_file(r.adapter_dir / "adapter_model.safetensors") for r in (trained, again))
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
-def test_resume_refuses_settings_that_change_the_math(trained, preprocessed, tiny_model_dir, tmp_path):
+def test_resume_refuses_settings_that_change_the_math(trained, preprocessed_dir, tiny_model_dir, tmp_path):
     out = tmp_path / "changed"
     shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
     with pytest.raises(ValueError, match=r"settings changed \(learning_rate: 0.0005 -> 0.1\)"):
-        train(_config("learning_rate=0.1"), preprocessed, out, model=str(tiny_model_dir), tracking=OFF)
+        train(_config("learning_rate=0.1"), preprocessed_dir, out, model=str(tiny_model_dir), tracking=OFF)
 
 
-def _edited_copy(preprocessed: Path, tmp_path: Path, **changes) -> Path:
+def _edited_copy(preprocessed_dir: Path, tmp_path: Path, **changes) -> Path:
     copy = tmp_path / "data"
-    shutil.copytree(preprocessed, copy)
+    shutil.copytree(preprocessed_dir, copy)
     index = json.loads((copy / "index.json").read_text())
     for key, value in changes.items():
         index[key] = value(index[key]) if callable(value) else value
@@ -119,14 +92,14 @@ def _edited_copy(preprocessed: Path, tmp_path: Path, **changes) -> Path:
     return copy
 
 
-def test_data_from_another_base_model_is_refused(preprocessed, tiny_model_dir, tmp_path):
-    data = _edited_copy(preprocessed, tmp_path, model=lambda m: {**m, "source": "models/other", "weights_sha256": "ab" * 32})
+def test_data_from_another_base_model_is_refused(preprocessed_dir, tiny_model_dir, tmp_path):
+    data = _edited_copy(preprocessed_dir, tmp_path, model=lambda m: {**m, "source": "models/other", "weights_sha256": "ab" * 32})
     with pytest.raises(ValueError, match=r"preprocessed with base model models/other \(weights hash abababababab\).*preprocess the clips again"):
         train(_config(), data, tmp_path / "out", model=str(tiny_model_dir), tracking=OFF)
 
 
-def test_empty_data_is_refused(preprocessed, tiny_model_dir, tmp_path):
-    data = _edited_copy(preprocessed, tmp_path, num_clips=0, shards=[])
+def test_empty_data_is_refused(preprocessed_dir, tiny_model_dir, tmp_path):
+    data = _edited_copy(preprocessed_dir, tmp_path, num_clips=0, shards=[])
     with pytest.raises(ValueError, match="lists no clips"):
         train(_config(), data, tmp_path / "out", model=str(tiny_model_dir), tracking=OFF)
 
@@ -135,18 +108,18 @@ def _cli(*argv: str) -> int:
     return cli.main(["train", *argv])
 
 
-def test_out_of_memory_is_reported_with_a_hint(preprocessed, tiny_model_dir, tmp_path, monkeypatch, capsys):
+def test_out_of_memory_is_reported_with_a_hint(preprocessed_dir, tiny_model_dir, tmp_path, monkeypatch, capsys):
     def exhausted(self, batches):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
     monkeypatch.setattr(Trainer, "step", exhausted)
-    code = _cli("--data", str(preprocessed), "--out", str(tmp_path / "out"), "--model", str(tiny_model_dir), "--no-tracking", "--set", "rank=4")
+    code = _cli("--data", str(preprocessed_dir), "--out", str(tmp_path / "out"), "--model", str(tiny_model_dir), "--no-tracking", "--set", "rank=4")
     err = capsys.readouterr().err
     assert code == 3 and "step 1: out of memory" in err
     assert "lower batch_size (now 1)" in err and "gradient_checkpointing=true" in err
 
 
-def test_cpu_allocation_failure_counts_as_out_of_memory_but_other_errors_pass(preprocessed, tiny_model_dir, tmp_path, monkeypatch):
+def test_cpu_allocation_failure_counts_as_out_of_memory_but_other_errors_pass(preprocessed_dir, tiny_model_dir, tmp_path, monkeypatch):
     errors = iter([RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
                    RuntimeError("mat1 and mat2 shapes cannot be multiplied")])
 
@@ -155,9 +128,9 @@ def test_cpu_allocation_failure_counts_as_out_of_memory_but_other_errors_pass(pr
 
     monkeypatch.setattr(Trainer, "step", failing)
     with pytest.raises(OutOfMemoryHintError, match="gradient_accumulation"):
-        train(_config(), preprocessed, tmp_path / "a", model=str(tiny_model_dir), tracking=OFF)
+        train(_config(), preprocessed_dir, tmp_path / "a", model=str(tiny_model_dir), tracking=OFF)
     with pytest.raises(RuntimeError, match="mat1 and mat2") as info:
-        train(_config(), preprocessed, tmp_path / "b", model=str(tiny_model_dir), tracking=OFF)
+        train(_config(), preprocessed_dir, tmp_path / "b", model=str(tiny_model_dir), tracking=OFF)
     assert not isinstance(info.value, OutOfMemoryHintError)
 
 
@@ -167,8 +140,8 @@ def test_cpu_allocation_failure_counts_as_out_of_memory_but_other_errors_pass(pr
      (True, ["--set", "mixed_precision=bf16"], "mixed_precision=bf16 needs a CUDA GPU"),
      (False, [], "no base model: pass --model")],
 )
-def test_cli_errors_name_the_problem(preprocessed, tiny_model_dir, tmp_path, capsys, with_model, flags, message):
+def test_cli_errors_name_the_problem(preprocessed_dir, tiny_model_dir, tmp_path, capsys, with_model, flags, message):
     model = ["--model", str(tiny_model_dir)] if with_model else []
-    code = _cli("--data", str(preprocessed), "--out", str(tmp_path / "out"), "--no-tracking", *model, *flags)
+    code = _cli("--data", str(preprocessed_dir), "--out", str(tmp_path / "out"), "--no-tracking", *model, *flags)
     assert code == 2
     assert re.search(message, capsys.readouterr().err)

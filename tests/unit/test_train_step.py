@@ -18,13 +18,8 @@ CPU = DistContext(0, 1, 0, torch.device("cpu"))
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: these tests check numbers, not speed, and on a busy two-core machine
-    a two-thread OpenMP pool spends most of its time waiting for a core (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (see the shared fixture)."""
 
 
 def _trainer(model_dir, **settings) -> Trainer:
