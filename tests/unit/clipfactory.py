@@ -64,3 +64,15 @@ def tree_digest(root: Path) -> str:
         if path.is_file():
             digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+def data_cli(*argv: str) -> int:
+    """Run a `motionlora data ...` command (without the `data` word) through its own parser."""
+    import argparse
+
+    from motionlora.data.commands import register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    return args.func(args)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -10,10 +9,9 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import pytest
-from clipfactory import moving_square, tree_digest, truncated_copy, write_clip, write_frame_folder
+from clipfactory import data_cli, moving_square, tree_digest, truncated_copy, write_clip, write_frame_folder
 
 from motionlora.data.captions import CaptionIndex
-from motionlora.data.commands import register
 from motionlora.data.decode import decode_clip, frame_sort_key, sniff
 from motionlora.data.ingest import IngestSettings, NotEnoughClipsError, ingest
 from motionlora.data.sources import FsspecSource, LocalSource, open_source
@@ -33,13 +31,6 @@ BAD = {
 
 def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +63,7 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ingested(mixed: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     before = tree_digest(mixed)
     out = tmp_path_factory.mktemp("ingested") / "out"
-    assert _cli("data", "ingest", str(mixed), "--out", str(out), "--prompt", "a square", "--concept", "slide", "--quiet") == 0
+    assert data_cli("data", "ingest", str(mixed), "--out", str(out), "--prompt", "a square", "--concept", "slide", "--quiet") == 0
     return out, before, tree_digest(mixed)
 
 

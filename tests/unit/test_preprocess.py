@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -11,10 +10,9 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from clipfactory import moving_square, write_clip, write_frame_folder
+from clipfactory import data_cli, moving_square, write_clip, write_frame_folder
 from safetensors.torch import save_file
 
-from motionlora.data.commands import register
 from motionlora.data.frames import resize_frames, sample_indices, timeline, to_model_input
 from motionlora.data.ingest import IngestSettings, ingest, read_manifest
 from motionlora.data.preprocess import PreprocessSettings, load_preprocessed, preprocess
@@ -24,13 +22,6 @@ from motionlora.models import load_t2v_model
 from motionlora.models.tiny import TOKENIZER_MAX_LENGTH
 
 SETTINGS = PreprocessSettings(frames=4, width=32, height=32, shard_size=2)
-
-
-def _cli(*argv: str) -> int:
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers())
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 @pytest.fixture(scope="module")
@@ -113,14 +104,14 @@ def test_second_run_reuses_the_cache_and_a_new_setting_recomputes(
 ) -> None:
     args = ["data", "preprocess", str(ingest_dir), "--model", str(tiny_model_dir), "--out", str(tmp_path / "o"),
             "--size", "32x32", "--quiet"]
-    assert _cli(*args, "--frames", "4") == 0
+    assert data_cli(*args, "--frames", "4") == 0
     assert "3 clips in 1 shard(s) encoded" in capsys.readouterr().out
     shard = tmp_path / "o" / "shard-00000.safetensors"
     stamp = shard.stat().st_mtime_ns
-    assert _cli(*args, "--frames", "4") == 0
+    assert data_cli(*args, "--frames", "4") == 0
     assert "up to date, reused" in capsys.readouterr().out
     assert shard.stat().st_mtime_ns == stamp
-    assert _cli(*args, "--frames", "2", "--sample", "stride") == 0
+    assert data_cli(*args, "--frames", "2", "--sample", "stride") == 0
     assert "encoded" in capsys.readouterr().out
     assert load_preprocessed(tmp_path / "o").latents.shape == (3, 4, 2, 16, 16)
 

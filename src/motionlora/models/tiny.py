@@ -106,17 +106,18 @@ def _vae(spec: TinyModelSpec):
     )
 
 
-def _text_encoder(spec: TinyModelSpec, tokenizer):
+def build_clip_text_encoder(tokenizer, hidden: int, layers: int, heads: int):
+    """A randomly initialised CLIPTextModel sized for `tokenizer` (its vocabulary and max length)."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     return CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer),
-            hidden_size=spec.text_hidden,
-            intermediate_size=spec.text_hidden * 2,
-            num_hidden_layers=spec.text_layers,
-            num_attention_heads=2,
-            max_position_embeddings=TOKENIZER_MAX_LENGTH,
+            hidden_size=hidden,
+            intermediate_size=hidden * 2,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            max_position_embeddings=tokenizer.model_max_length,
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
             pad_token_id=tokenizer.pad_token_id,
@@ -138,7 +139,7 @@ def build_tiny_model(out_dir: str | Path, seed: int = 0, spec: TinyModelSpec = T
         torch.manual_seed(seed)
         unet = _unet(spec, 2 ** (len(spec.vae_channels) - 1))
         vae = _vae(spec)
-        text_encoder = _text_encoder(spec, tokenizer)
+        text_encoder = build_clip_text_encoder(tokenizer, spec.text_hidden, spec.text_layers, heads=2)
     unet.save_pretrained(out / "unet")
     vae.save_pretrained(out / "vae")
     text_encoder.save_pretrained(out / "text_encoder")

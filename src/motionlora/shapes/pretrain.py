@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from motionlora.models.backbone import text_condition
+from motionlora.models.tiny import build_clip_text_encoder
 from motionlora.shapes.vae import build_vae, encode_frames, set_scaling_factor, train_vae
 from motionlora.shapes.world import build_tokenizer, random_specs, render_batch
 from motionlora.shapes.render import background_image, caption
@@ -115,21 +116,7 @@ def build_unet(config: PretrainConfig, latent_size: int, latent_channels: int):
 
 
 def build_text_encoder(config: PretrainConfig, tokenizer):
-    from transformers import CLIPTextConfig, CLIPTextModel
-
-    return CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=config.text_hidden,
-            intermediate_size=config.text_hidden * 2,
-            num_hidden_layers=config.text_layers,
-            num_attention_heads=config.attention_heads,
-            max_position_embeddings=tokenizer.model_max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    return build_clip_text_encoder(tokenizer, config.text_hidden, config.text_layers, config.attention_heads)
 
 
 @dataclass
