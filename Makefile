@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data test run ui image lock clean
+.PHONY: setup data test run ui bench image lock clean
 
 setup: $(VENV)/.installed
 
@@ -37,6 +37,16 @@ run: setup data
 # The MLflow UI over what `make run` writes: mlflow.db, artifacts in mlartifacts/.
 ui: setup
 	$(VENV)/bin/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+# Speed and memory benchmarks (on an idle machine): they print tables and record the headline numbers,
+# with model, machine and date, in benchmarks/results.json; benchmarks/RESULTS.md holds the write-up.
+bench: setup
+	$(PY) benchmarks/train_vs_reference.py --record
+	$(PY) benchmarks/sample_speed.py --model models/shapes --guidance 1.0 --steps 20
+	$(PY) benchmarks/ddp_scaling.py --record
+	$(PY) benchmarks/zeroscope_memory.py --record
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/decode_throughput.py
 
 # One image for every component (needs a Docker engine): make image IMAGE=registry.example.com/motionlora:TAG
 IMAGE ?= motionlora:dev

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from motionlora.models.backbone import text_condition
+
 from motionlora.motion.lora import lora_parameters
 
 
@@ -19,10 +21,11 @@ def unet_inputs(unet: torch.nn.Module, frames: int = 4, seed: int = 0) -> dict:
     """Deterministic latents, timestep and text embeddings matching `unet`'s config."""
     generator = torch.Generator().manual_seed(seed)
     size = unet.config.sample_size
+    text = torch.randn((1, 16, unet.config.cross_attention_dim), generator=generator)
     return {
         "sample": torch.randn((1, unet.config.in_channels, frames, size, size), generator=generator),
         "timestep": 500,
-        "encoder_hidden_states": torch.randn((1, 16, unet.config.cross_attention_dim), generator=generator),
+        "encoder_hidden_states": text_condition(unet, text, frames),
     }
 
 

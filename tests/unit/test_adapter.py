@@ -12,13 +12,17 @@ from motionlora.models import TinyModelSpec, build_tiny_model, load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, AdapterMismatchError, apply_motion_lora, load_motion_adapter, save_motion_adapter
 
 
-@pytest.fixture
-def trained(tiny_model_dir, tmp_path):
-    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+def _trained(model_dir, tmp_path):
+    model = load_t2v_model(model_dir, parts=("unet",))
     apply_motion_lora(model.unet, "tap-qk", rank=4, alpha=8)
     randomize_lora(model.unet, MOTION_ADAPTER)
     adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-qk", "deepest", 1.2, pli_tau=600)
     return model, adapter
+
+
+@pytest.fixture
+def trained(tiny_model_dir, tmp_path):
+    return _trained(tiny_model_dir, tmp_path)
 
 
 def test_adapter_folder_is_peft_format(trained):
@@ -31,14 +35,17 @@ def test_adapter_folder_is_peft_format(trained):
     assert motion["pli_tau"] == 600 and len(motion["base_model"]["weights_sha256"]) == 64
 
 
-def test_round_trip_gives_identical_outputs(trained, tiny_model_dir):
-    model, adapter = trained
-    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+@pytest.mark.parametrize("backbone", ["tiny_model_dir", "tiny_animatediff_dir"])
+def test_round_trip_gives_identical_outputs(backbone, request, tmp_path):
+    """Both backbones: UNet3D (ZeroScope-like) and UNetMotionModel (AnimateDiff: the shapes model)."""
+    model_dir = request.getfixturevalue(backbone)
+    model, adapter = _trained(model_dir, tmp_path)
+    fresh = load_t2v_model(model_dir, parts=("unet",))
     info = load_motion_adapter(fresh.unet, adapter, fresh.identity)
     assert info.preset == "tap-qk"
     inputs = unet_inputs(model.unet)
     assert torch.equal(run_unet(fresh.unet, inputs), run_unet(model.unet, inputs))
-    base = load_t2v_model(tiny_model_dir, parts=("unet",)).unet
+    base = load_t2v_model(model_dir, parts=("unet",)).unet
     assert not torch.equal(run_unet(base, inputs), run_unet(fresh.unet, inputs))
     assert not any(p.requires_grad for p in fresh.unet.parameters())
 

@@ -110,3 +110,27 @@ def test_half_precision_is_refused_on_the_cpu(precision):
     with pytest.raises(ValueError, match=f"mixed_precision={precision} needs a CUDA GPU.*mixed_precision=no"):
         precision_dtype(precision, torch.device("cpu"))
     assert precision_dtype("no", torch.device("cpu")) == torch.float32
+
+
+@pytest.mark.parametrize("backbone", ["tiny_model_dir", "tiny_animatediff_dir"])
+def test_folding_the_frozen_spatial_lora_trains_the_same_weights(backbone, request):
+    """fold_spatial_lora only changes float rounding: same losses and LoRA weights over several steps,
+    and the base weights are the very tensors they were (nothing drifts)."""
+    model_dir = request.getfixturevalue(backbone)
+    folded, unfolded = _trainer(model_dir), _trainer(model_dir, fold_spatial_lora=False)
+    base_tensors = {n: p for n, p in folded.unet.named_parameters() if "lora_" not in n}
+    base_values = _base_weights(folded.unet)
+    for seed in range(4):
+        a, b = folded.step([_batch([seed, seed + 10])]), unfolded.step([_batch([seed, seed + 10])])
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["loss_spatial"] == pytest.approx(b["loss_spatial"], rel=1e-5)
+    for p, q in zip(folded.params, unfolded.params):
+        torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-6)
+    assert all(p is base_tensors[n] for n, p in folded.unet.named_parameters() if "lora_" not in n)
+    assert all(torch.equal(p, base_values[n]) for n, p in base_tensors.items())
+    assert [p.requires_grad for p in folded.params] == [q.requires_grad for q in unfolded.params]
+
+
+def test_torch_compile_option_compiles_the_unet_forward_in_place(tiny_model_dir):
+    eager, compiled = _trainer(tiny_model_dir), _trainer(tiny_model_dir, torch_compile=True)
+    assert compiled.unet._compiled_call_impl is not None and eager.unet._compiled_call_impl is None
+    assert [n for n, _ in compiled.unet.named_parameters()] == [n for n, _ in eager.unet.named_parameters()]

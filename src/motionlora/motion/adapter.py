@@ -127,7 +127,7 @@ def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity
     inject_lora(unet, list(config.target_modules), MOTION_ADAPTER, config.r, config.lora_alpha, 0.0)
     state = load_file(adapter_dir / WEIGHTS_NAME)
     result = set_peft_model_state_dict(unet, state, adapter_name=MOTION_ADAPTER)
-    absent = [k for k in result.missing_keys if MOTION_ADAPTER in k]
+    absent = [k for k in result.missing_keys if f".lora_A.{MOTION_ADAPTER}." in k or f".lora_B.{MOTION_ADAPTER}." in k]
     if absent or result.unexpected_keys:
         raise ValueError(
             f"{adapter_dir / WEIGHTS_NAME} does not match its config: missing {absent[:5]}, "

@@ -29,6 +29,7 @@ import torch
 from motionlora.models.backbone import text_condition
 from motionlora.models.tiny import build_clip_text_encoder
 from motionlora.shapes.vae import build_vae, encode_frames, set_scaling_factor, train_vae
+from motionlora.shapes.judge import judge_accuracy
 from motionlora.shapes.world import build_tokenizer, random_specs, render_batch
 from motionlora.shapes.render import background_image, caption
 
@@ -50,6 +51,7 @@ class PretrainConfig:
     frames: int = 8
     size: int = 32
     vae_channels: tuple[int, ...] = (32, 64, 64)
+    vae_latent_channels: int = 8
     vae_steps: int = 600
     vae_batch_size: int = 32
     vae_lr: float = 2e-3
@@ -149,7 +151,8 @@ def _stage_vae(config: PretrainConfig, work: Path):
         log.info("reloaded the VAE (%d steps) from %s", record["steps"], vae_dir)
     else:
         torch.manual_seed(config.seed)
-        vae = build_vae(config.vae_channels, norm_groups=config.vae_norm_groups, sample_size=config.size)
+        vae = build_vae(config.vae_channels, latent_channels=config.vae_latent_channels,
+                        norm_groups=config.vae_norm_groups, sample_size=config.size)
     remaining = config.vae_steps - record["steps"]
     if remaining > 0:
         weights = 1.0 + (config.vae_object_weight - 1.0) * _object_masks(specs, clips).flatten(0, 1)
@@ -164,7 +167,9 @@ def _stage_vae(config: PretrainConfig, work: Path):
         set_scaling_factor(vae, encode_frames(vae, frames))
         vae.save_pretrained(vae_dir)
         record = {"steps": config.vae_steps, "mse": mse, "seconds": record["seconds"] + time.monotonic() - started,
-                  "segments": record.get("segments", []) + [remaining]}
+                  "segments": record.get("segments", []) + [remaining],
+                  "judge_on_reconstructions": judge_reconstructions(vae, config)}
+        log.info("judge on VAE reconstructions: %s", record["judge_on_reconstructions"])
         record_path.write_text(json.dumps(record) + "\n")
     latents = encode_frames(vae, frames) * vae.config.scaling_factor
     n, f = clips.shape[:2]
@@ -172,6 +177,18 @@ def _stage_vae(config: PretrainConfig, work: Path):
     tokenizer = build_tokenizer()
     tokens = tokenizer([caption(s) for s in specs], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
     return vae, tokenizer, _Data(latents, tokens)
+
+
+def judge_reconstructions(vae, config: PretrainConfig, clips: int = 60, seed: int = 777) -> dict[str, float]:
+    """The judge's accuracy on the VAE's reconstructions of fresh rendered clips: an upper bound on
+    what any T2V model decoding through this VAE can reach."""
+    specs = random_specs(clips, seed, frames=config.frames, size=config.size)
+    frames = render_batch(specs, seed=seed * 100).flatten(0, 1)
+    with torch.no_grad():
+        decoded = torch.cat([vae.decode(encode_frames(vae, frames[i : i + 256])).sample for i in range(0, len(frames), 256)])
+    pixels = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = pixels.reshape(clips, config.frames, 3, config.size, config.size).permute(0, 1, 3, 4, 2).numpy()
+    return judge_accuracy(zip(specs, pixels))
 
 
 def _lr_factor(step: int, config: PretrainConfig) -> float:

@@ -1,4 +1,4 @@
-"""`motionlora shapes pretrain | evaluate-base | train-clip`: build and measure the shapes world's models.
+"""`motionlora shapes pretrain | evaluate-base | train-clip | benchmark`: build and measure the shapes world's models.
 
 `register(sub)` adds these to the `shapes` command group's sub-parsers (see `shapes/commands.py`).
 """
@@ -53,6 +53,17 @@ def _train_clip(args: argparse.Namespace) -> int:
     return 0
 
 
+def _benchmark(args: argparse.Namespace) -> int:
+    from motionlora.shapes.benchmark import BenchmarkConfig, markdown_table, run_benchmark
+
+    config = load_config(BenchmarkConfig, args.config, "benchmark", args.set)
+    _log_progress()
+    results = run_benchmark(args.model, args.clip, args.out, config)
+    print(f"wrote results.json, table.md and plot.png to {args.out}")
+    print(markdown_table(results["cells"]), end="")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the commands to the `shapes` group's sub-parsers."""
     pretrain = sub.add_parser("pretrain", help="train the shapes-world T2V model from scratch (resumable)")
@@ -74,4 +85,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     clip.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key")
     clip.add_argument("--out", default="models/shapes-clip", help="output folder (CLIPModel + CLIPProcessor)")
     clip.set_defaults(func=_train_clip)
+
+    bench = sub.add_parser("benchmark", help="train motion LoRAs per preset on held-out concepts and measure leakage vs motion fidelity")
+    bench.add_argument("--config", default=DEFAULT_RECIPE, help="recipe YAML (section `benchmark`)")
+    bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key")
+    bench.add_argument("--model", default="models/shapes", help="shapes T2V model folder")
+    bench.add_argument("--clip", default="models/shapes-clip", help="shapes CLIP folder (text-alignment score)")
+    bench.add_argument("--out", default="benchmarks/shapes", help="where results.json, table.md, plot.png and the work files go")
+    bench.set_defaults(func=_benchmark)
 

@@ -20,7 +20,7 @@ MIXED_PRECISIONS = ("no", "bf16", "fp16")
 # Settings a resumed run may change: they decide how long to run, what to record or how much memory a
 # step takes, not what it computes (`model` may move: the checkpoint's base-model hashes are checked).
 RESUMABLE_CHANGES = frozenset(
-    {"model", "steps", "gradient_checkpointing", "checkpoint_every", "keep_checkpoints", "validation_prompts", "validation_every",
+    {"model", "steps", "gradient_checkpointing", "fold_spatial_lora", "torch_compile", "checkpoint_every", "keep_checkpoints", "validation_prompts", "validation_every",
      "validation_sampling_steps", "validation_guidance", "validation_seed", "log_every", "debug_check_sync",
      "highway_scope", "highway_beta", "pli_tau"}
 )
@@ -50,6 +50,8 @@ class TrainConfig:
     ad_beta: float = 1.0
     mixed_precision: str = "no"
     gradient_checkpointing: bool = False
+    fold_spatial_lora: bool = True
+    torch_compile: bool = False
     seed: int = 0
     checkpoint_every: int = 100
     keep_checkpoints: int = 2

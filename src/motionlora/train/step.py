@@ -3,8 +3,9 @@
 For each micro-batch (gradient accumulation):
 * spatial path (dual-path on): one random frame per clip, motion LoRA switched off, spatial LoRA
   trained — it soaks up the clips' appearance (MotionDirector);
-* temporal path: the whole clip, spatial LoRA on but frozen, motion LoRA trained with the ε (or v,
-  or x0) MSE, plus the appearance-debiased loss when `ad_loss` is on;
+* temporal path: the whole clip, spatial LoRA on but frozen (folded into the base weights when
+  `fold_spatial_lora` is on), motion LoRA trained with the ε (or v, or x0) MSE, plus the
+  appearance-debiased loss when `ad_loss` is on;
 then one all-reduce of the LoRA gradients over the ranks and one AdamW step. Each path runs its
 backward right after its forward, inside its own adapter state: gradient checkpointing recomputes
 the forward during backward, and that recomputation must see the same adapters.
@@ -13,6 +14,7 @@ the forward during backward, and that recomputation must see the same adapters.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Sequence
@@ -21,7 +23,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from motionlora.data.preprocess import PreprocessedDataset
-from motionlora.motion.lora import lora_parameters, set_lora_enabled
+from motionlora.models.backbone import text_condition
+from motionlora.motion.lora import lora_folded, lora_parameters, set_lora_enabled
 from motionlora.motion.spatial import SPATIAL_ADAPTER, apply_spatial_lora
 from motionlora.motion.tap import MOTION_ADAPTER, apply_motion_lora
 from motionlora.train.checkpoint import Checkpoint
@@ -95,7 +98,8 @@ def enable_block_checkpointing(unet: torch.nn.Module) -> None:
 
 def add_training_adapters(unet: torch.nn.Module, config: TrainConfig) -> torch.nn.Module:
     """Inject the motion LoRA (and the spatial one for dual-path) with weights that depend only on
-    the seed, kept in float32 whatever the base dtype; enable gradient checkpointing if asked."""
+    the seed, kept in float32 whatever the base dtype; enable gradient checkpointing and
+    `torch.compile` (of the UNet's forward, compiled on first use) if asked."""
     with torch.random.fork_rng():
         torch.manual_seed(config.seed)
         apply_motion_lora(unet, config.preset, config.rank, config.alpha, config.dropout)
@@ -105,6 +109,8 @@ def add_training_adapters(unet: torch.nn.Module, config: TrainConfig) -> torch.n
         param.data = param.data.float()
     if config.gradient_checkpointing:
         enable_block_checkpointing(unet)
+    if config.torch_compile:
+        unet.compile()
     return unet
 
 
@@ -130,13 +136,14 @@ class Trainer:
 
     def _predict(self, latents: torch.Tensor, text: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)
+        text = text_condition(self.unet, text, latents.shape[2])
         with torch.autocast(self.ctx.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             prediction = self.unet(noisy, timesteps, encoder_hidden_states=text).sample
         return prediction, prediction_target(self.noise_scheduler, latents, noise, timesteps)
 
-    def spatial_path(self, batch: MicroBatch, weight: float = 1.0) -> float:
+    def spatial_path(self, batch: MicroBatch, weight: float = 1.0) -> torch.Tensor:
         """Forward and backward of the spatial path: one random frame per clip, motion LoRA off,
-        spatial LoRA trainable. Returns the (unweighted) loss."""
+        spatial LoRA trainable. Returns the (unweighted, detached) loss, left on the device."""
         set_lora_enabled(self.unet, MOTION_ADAPTER, False)
         for param in self.spatial_params:
             param.requires_grad_(True)
@@ -145,19 +152,22 @@ class Trainer:
         prediction, target = self._predict(frames, batch.text, batch.noise.spatial_noise, batch.noise.spatial_timesteps)
         loss = diffusion_loss(prediction, target)
         self._backward(loss * weight)
-        return float(loss.detach())
+        return loss.detach()
 
-    def temporal_path(self, batch: MicroBatch, weight: float = 1.0) -> tuple[float, float]:
+    def temporal_path(self, batch: MicroBatch, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
         """Forward and backward of the temporal path: the whole clip, spatial LoRA on but frozen,
-        motion LoRA trainable. Returns the (unweighted) MSE and AD losses (AD 0 when off)."""
+        motion LoRA trainable. Returns the (unweighted, detached) MSE and AD losses (AD 0 when off),
+        left on the device."""
         set_lora_enabled(self.unet, MOTION_ADAPTER, True)
         for param in self.spatial_params:
             param.requires_grad_(False)
-        prediction, target = self._predict(batch.latents, batch.text, batch.noise.noise, batch.noise.timesteps)
-        mse = diffusion_loss(prediction, target)
-        ad = appearance_debiased_loss(prediction, target, batch.noise.anchor, self.config.ad_beta) if self.config.ad_loss else None
-        self._backward((mse + ad if ad is not None else mse) * weight)
-        return float(mse.detach()), float(ad.detach()) if ad is not None else 0.0
+        fold = self.spatial_params and self.config.fold_spatial_lora
+        with lora_folded(self.unet, SPATIAL_ADAPTER) if fold else nullcontext():
+            prediction, target = self._predict(batch.latents, batch.text, batch.noise.noise, batch.noise.timesteps)
+            mse = diffusion_loss(prediction, target)
+            ad = appearance_debiased_loss(prediction, target, batch.noise.anchor, self.config.ad_beta) if self.config.ad_loss else None
+            self._backward((mse + ad if ad is not None else mse) * weight)
+        return mse.detach(), ad.detach() if ad is not None else torch.zeros_like(mse.detach())
 
     def _clip_and_step(self) -> None:
         if self.scaler is not None:
@@ -176,11 +186,11 @@ class Trainer:
         and the learning rates the step used."""
         self.unet.train()
         weight = 1.0 / len(micro_batches)
-        totals = torch.zeros(3, dtype=torch.float64)
+        totals = torch.zeros(3, dtype=torch.float64, device=self.ctx.device)
         for batch in micro_batches:
-            spatial = self.spatial_path(batch, weight) if self.spatial_params else 0.0
+            spatial = self.spatial_path(batch, weight) if self.spatial_params else torch.zeros((), device=self.ctx.device)
             mse, ad = self.temporal_path(batch, weight)
-            totals += torch.tensor([mse, ad, spatial], dtype=torch.float64) * weight
+            totals += torch.stack([mse, ad, spatial]).double() * weight
         mse, ad, spatial = average_gradients(self.params, totals, self.ctx).tolist()
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         self._clip_and_step()
