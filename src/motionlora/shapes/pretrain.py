@@ -1,6 +1,6 @@
 """Pretrain the shapes-world T2V model from scratch: VAE, then UNetMotionModel + CLIP text encoder.
 
-Recipe choices follow notes/shapes-pretraining-probe.md:
+Recipe choices follow the pretraining probe (models/shapes/TRAINING.md, "Why this recipe"):
 * AnimateDiff backbone (`UNetMotionModel`): its motion modules carry sinusoidal frame positions,
   without which left/right (time reversals of each other) were indistinguishable;
 * x0 ("sample") or v prediction — ε-prediction produced noise at this size and budget — and the

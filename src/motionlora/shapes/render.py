@@ -4,7 +4,7 @@ Geometry is defined as fractions of the frame size so any square size renders th
 the reference is 32×32 × 8 frames. Pixel coordinates: pixel (row i, column j) has its centre at
 (x=j, y=i), so the centroid of an object's pixel mask estimates the centre `trajectory` returns.
 
-Learnability constraints (see notes/shapes-pretraining-probe.md):
+Learnability constraints (the pretraining probe; see models/shapes/TRAINING.md, "Why this recipe"):
 * the object is large (circle radius 0.18·size ≈ 5.8 px at 32) so its shape is readable;
 * every motion spans the whole clip and uses nearly all the room the frame allows, so the
   displacement per frame is as large as geometry permits: ≈ 2 px/frame for the linear base

@@ -1,9 +1,11 @@
-"""A small AutoencoderKL for shapes frames: 32×32 RGB ↔ 8×8×4 latents (4× downsampling).
+"""A small AutoencoderKL for shapes frames: 32×32 RGB ↔ 8×8×C latents (4× downsampling).
 
-The probe (notes/shapes-pretraining-probe.md) found motion unlearnable on a 4×4 latent grid; an
-8×8 grid with 4 channels keeps a 2 px/frame motion at half a latent cell per frame while the UNet
-sees 12× fewer numbers than the pixels. It is trained as a plain autoencoder (a tiny KL term keeps
-the latent bounded) and the latents are then scaled to unit variance like Stable Diffusion's.
+The pretraining probe (models/shapes/TRAINING.md, "Why this recipe") found motion unlearnable on a
+4×4 latent grid; an 8×8 grid keeps a 2 px/frame motion at half a latent cell per frame. With 4
+latent channels the judge read shape from only 0.47 of the VAE's own reconstructions; 8 channels
+(the recipe's `vae_latent_channels`) reconstruct every attribute. It is trained as a plain
+autoencoder (a tiny KL term keeps the latent bounded) and the latents are then scaled to unit
+variance like Stable Diffusion's.
 """
 
 from __future__ import annotations
