@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-DEFAULT_RECIPE = "configs/tiny.yaml"
+DEFAULT_RECIPE = "configs/shapes.yaml"
 
 
 def _add_arguments(parser: argparse.ArgumentParser, recipe: str | None) -> None:

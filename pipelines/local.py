@@ -2,8 +2,8 @@
 
 Each step runs as a subprocess of this Python (`SubprocessRunner(use_venv=False)`: the project's
 venv, no pip installs). MLflow is the SQLite store `mlflow.db` with artifacts under `mlartifacts/`,
-both in the repository's working folder, which `make ui` serves. What the local run needs and a
-fresh clone lacks — the tiny base model and the tiny CLIP — is built into `outputs/models/`.
+both in the repository's working folder, which `make ui` serves. The default base model and CLIP
+are the shapes-world models shipped in `models/`.
 """
 
 import re
@@ -36,18 +36,6 @@ def local_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         args["tracking_uri"] = "sqlite:///" + str(ROOT / uri.removeprefix("sqlite:///"))
     return args
-
-
-def ensure_local_models(arguments: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
-    """Build the tiny base model and tiny CLIP at their default paths when those are used and missing."""
-    from motionlora.evaluate.clip import build_tiny_clip
-    from motionlora.models import build_tiny_model
-
-    for key, build in (("base_model", lambda out: build_tiny_model(out, seed=0)), ("clip_model", build_tiny_clip)):
-        path = ROOT / defaults[key]
-        if arguments[key] == defaults[key] and not path.exists():
-            print(f"building the tiny {key.replace('_', ' ')} in {path}")
-            build(path)
 
 
 def _prepare_experiment(tracking_uri: str, experiment: str) -> None:
@@ -104,9 +92,7 @@ def run_local(arguments: Mapping[str, Any], pipeline_root: Path = PIPELINE_ROOT)
     from pipelines.arguments import pipeline_parameters
     from pipelines.motion_customization import motion_customization
 
-    defaults = pipeline_parameters()
-    merged = {**defaults, **arguments}
-    ensure_local_models(merged, defaults)
+    merged = {**pipeline_parameters(), **arguments}
     args = local_arguments(merged)
     _prepare_experiment(args["tracking_uri"], args["experiment"])
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))

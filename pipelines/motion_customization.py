@@ -3,7 +3,7 @@ inside an exit handler (finish-run) that closes the MLflow parent run either way
 failed step and its cause, and the run's registrations withdrawn, if any step failed.
 
 Parameter defaults are the embedded local run (`make run`): the DVC sample concept `zigzag`, the
-tiny base model, small settings. A cluster run passes its own (see README "Pipeline").
+shapes-world base model and CLIP shipped in `models/`, small settings. A cluster run passes its own (see README "Pipeline").
 """
 
 from kfp import dsl, kubernetes
@@ -46,14 +46,14 @@ def motion_customization(
     dvc_rev: str = "",
     concept: str = "zigzag",
     min_clips: int = 1,
-    base_model: str = "outputs/models/tiny",
-    recipe: str = "configs/tiny.yaml",
+    base_model: str = "models/shapes",
+    recipe: str = "configs/shapes.yaml",
     preset: str = "tap-k",
     highway_scope: str = "all",
     highway_beta: float = 1.1,
-    steps: int = 30,
-    rank: int = 4,
-    learning_rate: float = 5e-4,
+    steps: int = 200,
+    rank: int = 16,
+    learning_rate: float = 1e-3,
     frames: int = 8,
     width: int = 32,
     height: int = 32,
@@ -61,8 +61,8 @@ def motion_customization(
     gpus_per_node: int = 0,
     eval_prompts: list = EVAL_PROMPTS,
     eval_seeds: str = "0",
-    clip_model: str = "outputs/models/tiny-clip",
-    sampling_steps: int = 10,
+    clip_model: str = "models/shapes-clip",
+    sampling_steps: int = 20,
     tracking_uri: str = "sqlite:///mlflow.db",
     experiment: str = "motionlora",
     min_motion_fidelity: float = 0.0,

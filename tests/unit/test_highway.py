@@ -31,9 +31,6 @@ def _record(unet):
 def test_selected_skips_are_beta_times_spatial_output(backbone_dir, scope, beta):
     unet = load_t2v_model(backbone_dir, parts=("unet",)).unet
     inputs = unet_inputs(unet)
-    if type(unet).__name__ == "UNetMotionModel":
-        frames = inputs["sample"].shape[2]
-        inputs["encoder_hidden_states"] = inputs["encoder_hidden_states"].repeat_interleave(frames, dim=0)
     stock_skips, _, handles = _record(unet)
     run_unet(unet, inputs)
     stock_skips = dict(stock_skips)

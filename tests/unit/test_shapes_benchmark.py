@@ -40,11 +40,16 @@ def test_prompts_ask_for_a_different_colour_shape_and_background():
     assert other_appearances(reference, 12, seed=0) == specs
 
 
-def test_scores_a_faithful_clip_as_right_and_unleaked(clip_scorer):
+@pytest.fixture
+def zigzag():
+    """The zigzag concept's reference spec, one other appearance asked for, two reference clips and their tracks."""
     reference = reference_spec("zigzag", BenchmarkConfig())
     asked = other_appearances(reference, 1, seed=3)[0]
-    references = [render_clip(reference, seed=s) for s in range(2)]
-    tracks = [trajectory(reference, seed=s) for s in range(2)]
+    return reference, asked, [render_clip(reference, seed=s) for s in range(2)], [trajectory(reference, seed=s) for s in range(2)]
+
+
+def test_scores_a_faithful_clip_as_right_and_unleaked(zigzag, clip_scorer):
+    reference, asked, references, tracks = zigzag
     faithful = score_clip(render_clip(asked, seed=7), asked, reference, references, tracks, clip_scorer)
     assert set(faithful) == set(METRICS)
     assert faithful["motion_correct"] == 1.0 and faithful["attributes_correct"] == 1.0 and faithful["leak_any"] == 0.0
@@ -53,11 +58,8 @@ def test_scores_a_faithful_clip_as_right_and_unleaked(clip_scorer):
     assert unmoved["motion_correct"] == 0.0 and unmoved["motion_fidelity"] < faithful["motion_fidelity"]
 
 
-def test_scores_a_copy_of_the_reference_as_leaked(clip_scorer):
-    reference = reference_spec("zigzag", BenchmarkConfig())
-    asked = other_appearances(reference, 1, seed=3)[0]
-    references = [render_clip(reference, seed=s) for s in range(2)]
-    tracks = [trajectory(reference, seed=s) for s in range(2)]
+def test_scores_a_copy_of_the_reference_as_leaked(zigzag, clip_scorer):
+    reference, asked, references, tracks = zigzag
     copied = score_clip(render_clip(reference, seed=9), asked, reference, references, tracks, clip_scorer)
     assert copied["leak_color"] == copied["leak_shape"] == copied["leak_background"] == copied["leak_any"] == 1.0
     assert copied["attributes_correct"] == 0.0 and copied["motion_correct"] == 1.0
