@@ -65,8 +65,8 @@ def motion_customization(
     sampling_steps: int = 20,
     tracking_uri: str = "sqlite:///mlflow.db",
     experiment: str = "motionlora",
-    min_motion_fidelity: float = 0.0,
-    min_text_alignment: float = 0.0,
+    min_motion_fidelity: float = -1.0,
+    min_text_alignment: float = 40.0,
     gate_tolerance: float = 0.05,
 ):
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER

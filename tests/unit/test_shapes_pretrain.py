@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from motionlora.shapes.clip_train import ClipTrainConfig, _alternatives, train_clip
-from motionlora.shapes.pretrain import PretrainConfig, pretrain
+from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, pretrain
 from motionlora.shapes.quality import BASE_SAMPLING, evaluate_base
 from motionlora.shapes.render import HELD_OUT_MOTIONS, ClipSpec
 from motionlora.shapes.world import build_tokenizer, random_specs, world_words
@@ -85,3 +85,13 @@ def test_train_clip_writes_a_loadable_clip(tmp_path):
     scorer = load_clip(tmp_path / "clip")
     assert scorer.text_embeddings(["a red circle moving left on stripes"]).shape == (1, 8)
     assert json.loads((tmp_path / "clip" / "training.json").read_text())["zero_shot"] == scores
+
+
+def test_text_token_init_std_makes_words_distinct_from_the_start():
+    tokenizer = build_tokenizer()
+    left, right = (tokenizer(word, add_special_tokens=False).input_ids[0] for word in ("left", "right"))
+    for std, low, high in ((None, 0.01, 0.03), (1.0, 0.9, 1.1)):
+        embeddings = build_text_encoder(PretrainConfig(text_token_init_std=std), tokenizer).get_input_embeddings().weight
+        assert low < float(embeddings.std()) < high
+    distinct = build_text_encoder(PretrainConfig(text_token_init_std=1.0), tokenizer).get_input_embeddings().weight
+    assert float((distinct[left] - distinct[right]).norm()) > 5.0
