@@ -40,7 +40,11 @@ ui: setup
 
 # Speed and memory benchmarks (on an idle machine): they print tables and record the headline numbers,
 # with model, machine and date, in benchmarks/results.json; benchmarks/RESULTS.md holds the write-up.
+# The tiny-model runs come first: the shapes-model runs after them are the ones results.json keeps.
 bench: setup
+	$(VENV)/bin/motionlora models tiny --out outputs/models/tiny --seed 0
+	$(PY) benchmarks/train_vs_reference.py --model outputs/models/tiny --steps 10 --rounds 2
+	$(PY) benchmarks/sample_speed.py
 	$(PY) benchmarks/train_vs_reference.py --record
 	$(PY) benchmarks/sample_speed.py --model models/shapes --guidance 1.0 --steps 20
 	$(PY) benchmarks/ddp_scaling.py --record
