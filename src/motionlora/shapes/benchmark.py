@@ -120,27 +120,13 @@ def score_clip(frames: np.ndarray, spec: ClipSpec, reference: ClipSpec, referenc
     }
 
 
-def _write_references(spec: ClipSpec, count: int, folder: Path) -> list[np.ndarray]:
-    """Render the reference clips as mp4 + captions.jsonl (what a user would hand to ingest)."""
-    from motionlora.data.video import write_video
-
-    folder.mkdir(parents=True, exist_ok=True)
-    clips, lines = [], []
-    for seed in range(count):
-        frames = render_clip(spec, seed=seed)
-        write_video(folder / f"clip_{seed:03d}.mp4", frames, fps=8.0)
-        lines.append(json.dumps({"file": f"clip_{seed:03d}.mp4", "caption": caption(spec)}))
-        clips.append(frames)
-    (folder / "captions.jsonl").write_text("\n".join(lines) + "\n")
-    return clips
-
-
 def _prepare_data(concept: str, spec: ClipSpec, model_dir: str, work: Path, config: BenchmarkConfig) -> tuple[Path, list[np.ndarray]]:
     from motionlora.data.ingest import IngestSettings, ingest
     from motionlora.data.preprocess import PreprocessSettings, preprocess
     from motionlora.data.sources import open_source
+    from motionlora.shapes.world import write_clips
 
-    clips = _write_references(spec, config.reference_clips, work / "source")
+    clips = write_clips(spec, config.reference_clips, work / "source")
     ingest(open_source(str(work / "source")), work / "ingest", IngestSettings(concept=concept), progress=False)
     preprocess(work / "ingest", model_dir, work / "data", PreprocessSettings(frames=config.frames, width=config.size, height=config.size),
                progress=False)

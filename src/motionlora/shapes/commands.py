@@ -6,27 +6,19 @@ import argparse
 import json
 from pathlib import Path
 
-from motionlora.data.video import read_video, write_video
+from motionlora.data.video import read_video
 from motionlora.shapes.judge import judge_clip
-from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption, render_clip
+from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption
 from motionlora.shapes.pretrain_commands import register as register_pretrain
-
-CAPTIONS_FILE = "captions.jsonl"
+from motionlora.shapes.world import write_clips
 
 
 def _render(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
     spec = ClipSpec(args.shape, args.color, args.background, args.motion, frames=args.frames, size=args.size)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for index in range(args.count):
-        name = f"clip_{index:03d}.mp4"
-        write_video(out / name, render_clip(spec, seed=args.seed + index), fps=args.fps)
-        lines.append(json.dumps({"file": name, "caption": caption(spec)}))
-    (out / CAPTIONS_FILE).write_text("\n".join(lines) + "\n")
-    print(f"wrote {args.count} clips of {caption(spec)!r} (seeds {args.seed}..{args.seed + args.count - 1}) to {out}")
+    write_clips(spec, args.count, Path(args.out), seed=args.seed, fps=args.fps)
+    print(f"wrote {args.count} clips of {caption(spec)!r} (seeds {args.seed}..{args.seed + args.count - 1}) to {args.out}")
     return 0
 
 

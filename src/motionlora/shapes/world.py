@@ -8,7 +8,9 @@ then learns word meanings instead of spelling, and captions fit in 16 tokens.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -24,10 +26,12 @@ from motionlora.shapes.render import (
     PLAIN_BACKGROUNDS,
     SHAPES,
     ClipSpec,
+    caption,
     render_clip,
 )
 
 TOKENIZER_MAX_LENGTH = 16
+CAPTIONS_FILE = "captions.jsonl"
 
 
 def random_specs(count: int, seed: int, motions: Sequence[str] = BASE_MOTIONS, frames: int = 8, size: int = 32) -> list[ClipSpec]:
@@ -89,3 +93,20 @@ def build_tokenizer(max_length: int = TOKENIZER_MAX_LENGTH):
     tokenizer = CLIPTokenizer(vocab=vocab, merges=merges)
     tokenizer.model_max_length = max_length
     return tokenizer
+
+
+def write_clips(spec: ClipSpec, count: int, out: Path, seed: int = 0, fps: float = 8.0) -> list[np.ndarray]:
+    """Render `count` clips of `spec` (clip i from seed `seed + i`) as `clip_NNN.mp4` plus a
+    captions.jsonl — a folder `motionlora data ingest` takes as is; returns the rendered frames."""
+    from motionlora.data.video import write_video
+
+    out.mkdir(parents=True, exist_ok=True)
+    clips, lines = [], []
+    for index in range(count):
+        name = f"clip_{index:03d}.mp4"
+        frames = render_clip(spec, seed=seed + index)
+        write_video(out / name, frames, fps=fps)
+        lines.append(json.dumps({"file": name, "caption": caption(spec)}))
+        clips.append(frames)
+    (out / CAPTIONS_FILE).write_text("\n".join(lines) + "\n")
+    return clips
