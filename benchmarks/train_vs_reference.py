@@ -37,7 +37,7 @@ from record import record  # noqa: E402
 from reference_recipe import ReferenceRecipe, ReferenceSettings  # noqa: E402
 
 from motionlora.data.frames import to_model_input  # noqa: E402
-from motionlora.data.preprocess import encode_frames  # noqa: E402
+from motionlora.data.preprocess import encode_captions, encode_frames  # noqa: E402
 from motionlora.models import load_t2v_model  # noqa: E402
 from motionlora.shapes.render import ClipSpec, caption, render_clip  # noqa: E402
 from motionlora.train.config import TrainConfig  # noqa: E402
@@ -69,8 +69,6 @@ class Data:
     """Cached latents and text embeddings of the clips, and the noise of each step."""
 
     def __init__(self, base, pixels: torch.Tensor, captions: list[str], batch: int) -> None:
-        from motionlora.data.preprocess import encode_captions
-
         self.latents = torch.stack([encode_frames(base.vae, clip) for clip in pixels])
         self.text = encode_captions(base.tokenizer, base.text_encoder, captions)
         self.captions, self.batch = captions, batch
