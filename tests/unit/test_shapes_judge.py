@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -56,9 +57,12 @@ def test_the_sample_covers_every_attribute_value(rendered: list) -> None:
 
 
 def test_judge_reads_clean_clips(rendered: list) -> None:
-    accuracy = judge_accuracy((spec, clip) for spec, _, clip in rendered)
+    pairs = Counter()
+    accuracy = judge_accuracy(((spec, clip) for spec, _, clip in rendered), motion_confusion=pairs)
     assert accuracy["count"] == len(rendered)
     assert all(accuracy[name] >= 0.98 for name in ATTRIBUTES), accuracy  # measured: 1.0 each
+    assert sum(pairs.values()) == len(rendered)
+    assert sum(count for (asked, read), count in pairs.items() if asked == read) / len(rendered) == accuracy["motion"]
 
 
 @pytest.mark.parametrize(("noise", "blur"), [(10.0, 0.0), (10.0, 0.7), (20.0, 0.0)])

@@ -9,13 +9,14 @@ prediction type; the judge-based evaluation runs on it; the CLIP trainer's outpu
 from __future__ import annotations
 
 import json
+from collections import Counter
 
 import pytest
 import torch
 
 from motionlora.shapes.clip_train import ClipTrainConfig, _alternatives, train_clip
-from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, pretrain
-from motionlora.shapes.quality import BASE_SAMPLING, evaluate_base
+from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, build_unet, pretrain
+from motionlora.shapes.quality import BASE_SAMPLING, confusion_rows, evaluate_base
 from motionlora.shapes.render import HELD_OUT_MOTIONS, ClipSpec
 from motionlora.shapes.world import build_tokenizer, random_specs, world_words
 
@@ -59,8 +60,19 @@ def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path):
     video = generate_video(model, "a red circle moving left on stripes", SamplingConfig(steps=2, guidance_scale=1.0, frames=8))
     assert video.shape == (8, 32, 32, 3) and video.dtype.name == "uint8"
 
-    scores = evaluate_base(out, samples=2, sampling=replace(BASE_SAMPLING, steps=2))
+    pairs = Counter()
+    scores = evaluate_base(out, samples=2, sampling=replace(BASE_SAMPLING, steps=2), motion_confusion=pairs)
     assert scores["count"] == 2 and 0.0 <= scores["color"] <= 1.0
+    assert sum(pairs.values()) == 2
+
+
+def test_confusion_rows_fill_every_pair_seen_in_either_role():
+    rows = confusion_rows(Counter({("left", "right"): 3, ("up", "up"): 1}))
+    assert rows == {
+        "left": {"left": 0, "right": 3, "up": 0},
+        "right": {"left": 0, "right": 0, "up": 0},
+        "up": {"left": 0, "right": 0, "up": 1},
+    }
 
 
 def test_pretrain_config_refuses_eps_prediction():
@@ -95,3 +107,12 @@ def test_text_token_init_std_makes_words_distinct_from_the_start():
         assert low < float(embeddings.std()) < high
     distinct = build_text_encoder(PretrainConfig(text_token_init_std=1.0), tokenizer).get_input_embeddings().weight
     assert float((distinct[left] - distinct[right]).norm()) > 5.0
+
+
+def test_temporal_layers_stack_motion_module_transformer_blocks():
+    def motion_blocks(layers: int) -> int:
+        unet = build_unet(PretrainConfig(unet_channels=(16, 16), text_hidden=16, temporal_layers=layers), 8, 4)
+        return sum(type(module).__name__ == "BasicTransformerBlock" and module.pos_embed is not None
+                   for name, module in unet.named_modules() if not name.startswith("mid_block"))
+
+    assert motion_blocks(2) == 2 * motion_blocks(1) > 0

@@ -7,6 +7,7 @@ flaws of generated clips (noise, blur, codec chroma loss, shifted tones), not on
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Iterable
@@ -249,13 +250,18 @@ def trajectory_error(estimated: np.ndarray, reference: np.ndarray) -> float:
     return float(np.linalg.norm(difference, axis=1).mean())
 
 
-def judge_accuracy(specs_and_frames: Iterable[tuple[ClipSpec, np.ndarray]]) -> dict[str, float]:
+def judge_accuracy(specs_and_frames: Iterable[tuple[ClipSpec, np.ndarray]],
+                   motion_confusion: Counter | None = None) -> dict[str, float]:
     """Fraction of clips whose judged color, shape, background and motion match the spec, plus
-    "all" (every attribute right) and "count" (clips judged)."""
+    "all" (every attribute right) and "count" (clips judged). A `motion_confusion` counter, when
+    given, also counts each (asked, read) motion pair: it tells a model that confuses opposite
+    directions (left/right) from one that confuses axes or does not move."""
     hits = {name: 0 for name in (*ATTRIBUTES, "all")}
     count = 0
     for spec, frames in specs_and_frames:
         judgement = judge_clip(frames)
+        if motion_confusion is not None:
+            motion_confusion[(spec.motion, judgement.motion)] += 1
         right = [getattr(judgement, name) == getattr(spec, name) for name in ATTRIBUTES]
         for name, ok in zip(ATTRIBUTES, right):
             hits[name] += ok

@@ -59,10 +59,11 @@ class PretrainConfig:
     vae_object_weight: float = 10.0
     unet_channels: tuple[int, ...] = (48, 96)
     attention_heads: int = 2
+    temporal_layers: int = 1
     norm_groups: int = 16
     text_hidden: int = 64
     text_layers: int = 2
-    text_token_init_std: float | None = None
+    text_token_init_std: float | None = 1.0
     prediction_type: str = "sample"
     beta_schedule: str = "squaredcos_cap_v2"
     steps: int = 3000
@@ -114,6 +115,7 @@ def build_unet(config: PretrainConfig, latent_size: int, latent_channels: int):
         cross_attention_dim=config.text_hidden,
         num_attention_heads=config.attention_heads,
         motion_num_attention_heads=config.attention_heads,
+        temporal_transformer_layers_per_block=config.temporal_layers,
         motion_max_seq_length=max(32, config.frames),
     )
 

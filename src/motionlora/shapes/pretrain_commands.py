@@ -29,16 +29,24 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _evaluate_base(args: argparse.Namespace) -> int:
-    from motionlora.shapes.quality import QUALITY_BAR, evaluate_base, meets_bar, record_scores
+    from collections import Counter
 
-    scores = evaluate_base(args.model, args.samples, args.seed)
+    from motionlora.shapes.quality import QUALITY_BAR, confusion_rows, evaluate_base, meets_bar, record_scores
+
+    pairs: Counter = Counter()
+    scores = evaluate_base(args.model, args.samples, args.seed, motion_confusion=pairs)
     passed = meets_bar(scores)
     print(f"judged {int(scores['count'])} samples of base-motion prompts from {args.model}")
     for name in ("color", "background", "motion", "shape", "all"):
         bar = f"  (bar {QUALITY_BAR[name]:.2f}: {'met' if passed[name] else 'NOT met'})" if name in QUALITY_BAR else ""
         print(f"{name:>10}: {scores[name]:.3f}{bar}")
+    confusion = confusion_rows(pairs)
+    print("motion asked (rows) vs read (columns):")
+    print(" " * 10 + "".join(f"{read:>8}" for read in next(iter(confusion.values()))))
+    for asked, row in confusion.items():
+        print(f"{asked:>10}" + "".join(f"{count:>8}" for count in row.values()))
     if args.record:
-        record_scores(args.model, scores, args.samples, args.seed)
+        record_scores(args.model, scores, args.samples, args.seed, confusion)
     return 0
 
 

@@ -8,6 +8,7 @@ pretraining quality bar (colour ≥ 0.9, background ≥ 0.9, motion ≥ 0.8, sha
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Iterator
 
 from motionlora.generate import SamplingConfig, generate_video
@@ -31,18 +32,27 @@ def generated_clips(model_dir: str | os.PathLike, samples: int, seed: int = EVAL
 
 
 def evaluate_base(model_dir: str | os.PathLike, samples: int = 96, seed: int = EVAL_SPEC_SEED,
-                  sampling: SamplingConfig = BASE_SAMPLING) -> dict[str, float]:
-    """Judge accuracies (color, shape, background, motion, all, count) over `samples` generations."""
+                  sampling: SamplingConfig = BASE_SAMPLING,
+                  motion_confusion: Counter | None = None) -> dict[str, float]:
+    """Judge accuracies (color, shape, background, motion, all, count) over `samples` generations;
+    `motion_confusion` (optional) collects the (asked, read) motion pairs."""
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    return judge_accuracy(generated_clips(model_dir, samples, seed, sampling))
+    return judge_accuracy(generated_clips(model_dir, samples, seed, sampling), motion_confusion)
+
+
+def confusion_rows(motion_confusion: Counter) -> dict[str, dict[str, int]]:
+    """{asked: {read: count}} over every motion seen in either role, zeros included."""
+    motions = sorted({name for pair in motion_confusion for name in pair})
+    return {asked: {read: motion_confusion[(asked, read)] for read in motions} for asked in motions}
 
 
 def meets_bar(scores: dict[str, float]) -> dict[str, bool]:
     return {name: scores[name] >= threshold for name, threshold in QUALITY_BAR.items()}
 
 
-def record_scores(model_dir: str | os.PathLike, scores: dict[str, float], samples: int, seed: int) -> None:
+def record_scores(model_dir: str | os.PathLike, scores: dict[str, float], samples: int, seed: int,
+                  motion_confusion: dict[str, dict[str, int]]) -> None:
     """Merge the judge numbers (with how they were produced) into MODEL/training.json."""
     import json
     from dataclasses import asdict
@@ -52,6 +62,7 @@ def record_scores(model_dir: str | os.PathLike, scores: dict[str, float], sample
     record = json.loads(path.read_text()) if path.exists() else {}
     record["judge"] = {
         "scores": scores,
+        "motion_confusion": motion_confusion,
         "command": f"motionlora shapes evaluate-base --model {model_dir} --samples {samples} --seed {seed}",
         "sampling": asdict(BASE_SAMPLING),
     }
