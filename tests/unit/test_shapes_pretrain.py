@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 import torch
 
+from motionlora.cli import main
 from motionlora.shapes.clip_train import ClipTrainConfig, _alternatives, train_clip
 from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, build_unet, pretrain
 from motionlora.shapes.quality import BASE_SAMPLING, confusion_rows, evaluate_base
@@ -40,7 +41,7 @@ def test_random_specs_default_to_base_motions():
 
 
 @pytest.mark.slow
-def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path):
+def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path, capsys):
     from dataclasses import replace
 
     from motionlora.generate import SamplingConfig, generate_video
@@ -64,6 +65,11 @@ def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path):
     scores = evaluate_base(out, samples=2, sampling=replace(BASE_SAMPLING, steps=2), motion_confusion=pairs)
     assert scores["count"] == 2 and 0.0 <= scores["color"] <= 1.0
     assert sum(pairs.values()) == 2
+
+    assert main(["shapes", "evaluate-base", "--model", str(out), "--samples", "1", "--record"]) == 0
+    assert "motion asked (rows) vs read (columns)" in capsys.readouterr().out
+    judge = json.loads((out / "training.json").read_text())["judge"]
+    assert judge["scores"]["count"] == 1 and sum(map(sum, (row.values() for row in judge["motion_confusion"].values()))) == 1
 
 
 def test_confusion_rows_fill_every_pair_seen_in_either_role():
