@@ -12,6 +12,7 @@ from motionlora.config import load_config
 from motionlora.shapes.benchmark import (
     HIGHWAYS,
     METRICS,
+    OWN_PROMPT_METRIC,
     BenchmarkConfig,
     other_appearances,
     reference_spec,
@@ -84,7 +85,10 @@ def test_smoke_run_writes_table_plot_and_results(tmp_path):
     for cell in cells.values():
         assert cell["clips"] == 2
         assert cell["leak_any"]["ci95_low"] <= cell["leak_any"]["mean"] <= cell["leak_any"]["ci95_high"]
+    assert cells[("rendered clips", "-")][OWN_PROMPT_METRIC]["mean"] == 1.0
+    assert 0.0 <= cells[("tap-k", "off")][OWN_PROMPT_METRIC]["mean"] <= 1.0
     assert json.loads((tmp_path / "results.json").read_text())["cells"] == results["cells"]
-    assert (tmp_path / "table.md").read_text().count("\n| tap-k |") == len(HIGHWAYS)
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("\n| tap-k |") == len(HIGHWAYS) and "motion on ref. prompt" in table.splitlines()[0]
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "work" / "bounce" / "tap-k" / "adapter" / "adapter_model.safetensors").is_file()

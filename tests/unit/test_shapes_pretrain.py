@@ -16,7 +16,7 @@ import torch
 
 from motionlora.cli import main
 from motionlora.shapes.clip_train import ClipTrainConfig, _alternatives, train_clip
-from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, build_unet, pretrain
+from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, build_unet, drop_captions, pretrain
 from motionlora.shapes.quality import BASE_SAMPLING, confusion_rows, evaluate_base
 from motionlora.shapes.render import HELD_OUT_MOTIONS, ClipSpec
 from motionlora.shapes.world import build_tokenizer, random_specs, world_words
@@ -24,6 +24,7 @@ from motionlora.shapes.world import build_tokenizer, random_specs, world_words
 TINY = PretrainConfig(
     clips=8, vae_channels=(8, 8, 8), vae_steps=2, vae_batch_size=4, unet_channels=(16, 16), text_hidden=16,
     steps=2, batch_size=2, warmup_steps=1, checkpoint_every=1, log_every=1, prediction_type="v_prediction",
+    caption_dropout=0.5,
 )
 
 
@@ -53,7 +54,8 @@ def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path, capsys):
     assert first["step"] == 2
     out = pretrain(replace(TINY, steps=3), work)
     assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 3
-    assert json.loads((out / "training.json").read_text())["unet_steps"] == 3
+    record = json.loads((out / "training.json").read_text())
+    assert record["unet_steps"] == 3 and record["machine"]["device"] == "cpu" and record["machine"]["accelerator"] is None
 
     model = load_t2v_model(out)
     assert type(model.unet).__name__ == "UNetMotionModel"
@@ -66,10 +68,11 @@ def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path, capsys):
     assert scores["count"] == 2 and 0.0 <= scores["color"] <= 1.0
     assert sum(pairs.values()) == 2
 
-    assert main(["shapes", "evaluate-base", "--model", str(out), "--samples", "1", "--record"]) == 0
+    assert main(["shapes", "evaluate-base", "--model", str(out), "--samples", "1", "--guidance", "2", "--record"]) == 0
     assert "motion asked (rows) vs read (columns)" in capsys.readouterr().out
     judge = json.loads((out / "training.json").read_text())["judge"]
     assert judge["scores"]["count"] == 1 and sum(map(sum, (row.values() for row in judge["motion_confusion"].values()))) == 1
+    assert judge["sampling"]["guidance_scale"] == 2.0 and judge["command"].endswith("--guidance 2")
 
 
 def test_confusion_rows_fill_every_pair_seen_in_either_role():
@@ -84,6 +87,23 @@ def test_confusion_rows_fill_every_pair_seen_in_either_role():
 def test_pretrain_config_refuses_eps_prediction():
     with pytest.raises(ValueError, match="prediction_type"):
         PretrainConfig(prediction_type="epsilon")
+
+
+def test_pretrain_config_refuses_caption_dropout_outside_its_range():
+    for rate in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="caption_dropout"):
+            PretrainConfig(caption_dropout=rate)
+
+
+def test_drop_captions_replaces_whole_rows_with_the_empty_caption():
+    tokens = torch.arange(2000 * 4).reshape(2000, 4)
+    empty = torch.tensor([7, 8, 9, 9])
+    generator = torch.Generator().manual_seed(0)
+    dropped = drop_captions(tokens, empty, 0.25, generator)
+    is_empty = (dropped == empty).all(dim=1)
+    assert 0.2 < float(is_empty.float().mean()) < 0.3
+    assert torch.equal(dropped[~is_empty], tokens[~is_empty])
+    assert torch.equal(drop_captions(tokens, empty, 0.0, generator), tokens)
 
 
 def test_zero_shot_alternatives_are_valid_and_start_with_the_truth():

@@ -9,7 +9,8 @@ Recipe choices follow the pretraining probe (models/shapes/TRAINING.md, "Why thi
 * base motions only: held-out motions stay unseen for the motion-LoRA experiments.
 
 Stage 1 trains the VAE and encodes a fixed pool of rendered clips once; stage 2 trains the UNet
-on those latents. Everything resumes from `work_dir` (the VAE folder, then `checkpoint.pt`).
+on those latents. Everything resumes from `work_dir` (the VAE folder, then `checkpoint.pt`), on
+any `device` (the checkpoint is loaded onto the one asked for).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ RECORD = "training.json"
 class PretrainConfig:
     """The `pretrain` section of configs/shapes.yaml. `max_minutes` stops the UNet stage early (and
     still exports) when its wall time, summed over resumed sessions, runs out; None trains all
-    `steps`. Raise it (or drop it) to continue a run that stopped on it."""
+    `steps`. Raise it (or drop it) to continue a run that stopped on it. `caption_dropout` trains
+    that fraction of samples on the empty caption, which classifier-free guidance needs."""
 
     seed: int = 0
     clips: int = 3000
@@ -64,6 +66,7 @@ class PretrainConfig:
     text_hidden: int = 64
     text_layers: int = 2
     text_token_init_std: float | None = 1.0
+    caption_dropout: float = 0.0
     prediction_type: str = "sample"
     beta_schedule: str = "squaredcos_cap_v2"
     steps: int = 3000
@@ -75,6 +78,7 @@ class PretrainConfig:
     checkpoint_every: int = 200
     log_every: int = 25
     threads: int = 1
+    device: str = "cpu"
     max_minutes: float | None = None
 
     def __post_init__(self) -> None:
@@ -82,6 +86,8 @@ class PretrainConfig:
             raise ValueError(f"prediction_type {self.prediction_type!r} is not one of {list(PREDICTION_TYPES)}")
         if self.steps < 1 or self.batch_size < 1 or self.clips < self.batch_size:
             raise ValueError(f"need steps >= 1 and clips >= batch_size >= 1, got {self.steps}, {self.clips}, {self.batch_size}")
+        if not 0.0 <= self.caption_dropout < 1.0:
+            raise ValueError(f"caption_dropout must be in [0, 1), got {self.caption_dropout}")
 
 
 def build_scheduler(config: PretrainConfig):
@@ -135,6 +141,13 @@ def build_text_encoder(config: PretrainConfig, tokenizer):
 class _Data:
     latents: torch.Tensor  # (N, C, F, h, w), scaled
     tokens: torch.Tensor  # (N, L)
+    empty: torch.Tensor  # (L,) the empty caption's tokens
+
+
+def drop_captions(tokens: torch.Tensor, empty: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
+    """`tokens` (B, L) with each row replaced by the empty caption `empty` (L,) with probability `rate`."""
+    dropped = torch.rand(len(tokens), generator=generator, device=generator.device) < rate
+    return torch.where(dropped[:, None], empty.to(tokens.device), tokens)
 
 
 def _object_masks(specs, clips: torch.Tensor) -> torch.Tensor:
@@ -157,12 +170,12 @@ def _stage_vae(config: PretrainConfig, work: Path):
     vae_dir, record_path = work / "vae", work / "vae_record.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {"steps": 0, "seconds": 0.0}
     if (vae_dir / "config.json").exists():
-        vae = diffusers.AutoencoderKL.from_pretrained(vae_dir).eval()
+        vae = diffusers.AutoencoderKL.from_pretrained(vae_dir).eval().to(config.device)
         log.info("reloaded the VAE (%d steps) from %s", record["steps"], vae_dir)
     else:
         torch.manual_seed(config.seed)
         vae = build_vae(config.vae_channels, latent_channels=config.vae_latent_channels,
-                        norm_groups=config.vae_norm_groups, sample_size=config.size)
+                        norm_groups=config.vae_norm_groups, sample_size=config.size).to(config.device)
     remaining = config.vae_steps - record["steps"]
     if remaining > 0:
         weights = 1.0 + (config.vae_object_weight - 1.0) * _object_masks(specs, clips).flatten(0, 1)
@@ -185,8 +198,8 @@ def _stage_vae(config: PretrainConfig, work: Path):
     n, f = clips.shape[:2]
     latents = latents.reshape(n, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
     tokenizer = build_tokenizer()
-    tokens = tokenizer([caption(s) for s in specs], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-    return vae, tokenizer, _Data(latents, tokens)
+    tokens = tokenizer([*map(caption, specs), ""], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
+    return vae, tokenizer, _Data(latents, tokens[:-1].to(config.device), tokens[-1])
 
 
 def judge_reconstructions(vae, config: PretrainConfig, clips: int = 60, seed: int = 777) -> dict[str, float]:
@@ -196,7 +209,7 @@ def judge_reconstructions(vae, config: PretrainConfig, clips: int = 60, seed: in
     frames = render_batch(specs, seed=seed * 100).flatten(0, 1)
     with torch.no_grad():
         decoded = torch.cat([vae.decode(encode_frames(vae, frames[i : i + 256])).sample for i in range(0, len(frames), 256)])
-    pixels = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    pixels = ((decoded.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()
     pixels = pixels.reshape(clips, config.frames, 3, config.size, config.size).permute(0, 1, 3, 4, 2).numpy()
     return judge_accuracy(zip(specs, pixels))
 
@@ -231,18 +244,19 @@ def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path |
     torch.manual_seed(config.seed)
     unet = build_unet(config, data.latents.shape[-1], data.latents.shape[1])
     text_encoder = build_text_encoder(config, tokenizer)
-    modules = torch.nn.ModuleDict({"unet": unet, "text_encoder": text_encoder}).train()
+    modules = torch.nn.ModuleDict({"unet": unet, "text_encoder": text_encoder}).to(config.device).train()
+    generator = torch.Generator(config.device).manual_seed(config.seed)
     ema = copy.deepcopy(modules).requires_grad_(False).eval()
     optimizer = torch.optim.AdamW(modules.parameters(), lr=config.lr, weight_decay=0.0)
     step, elapsed = 0, 0.0
     checkpoint = work / CHECKPOINT
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        state = torch.load(checkpoint, map_location=config.device, weights_only=True)
         modules.load_state_dict(state["modules"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         step, elapsed = state["step"], state["elapsed"]
-        torch.set_rng_state(state["rng"])
+        generator.set_state(state["rng"].cpu())
         log.info("resumed from %s at step %d (%.1f min)", checkpoint, step, elapsed / 60)
     params, ema_params = list(modules.parameters()), list(ema.parameters())
     started = time.monotonic() - elapsed
@@ -250,7 +264,7 @@ def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path |
     def save() -> None:
         _save_checkpoint(checkpoint, {
             "modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "elapsed": time.monotonic() - started, "rng": torch.get_rng_state(), "config": asdict(config),
+            "step": step, "elapsed": time.monotonic() - started, "rng": generator.get_state(), "config": asdict(config),
         })
 
     running = 0.0
@@ -258,10 +272,11 @@ def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path |
         if config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60:
             log.info("wall-clock budget of %.1f min reached at step %d", config.max_minutes, step)
             break
-        index = torch.randint(len(data.latents), (config.batch_size,))
-        x0, tokens = data.latents[index], data.tokens[index]
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (config.batch_size,))
+        index = torch.randint(len(data.latents), (config.batch_size,), generator=generator, device=config.device)
+        x0 = data.latents[index]
+        tokens = drop_captions(data.tokens[index], data.empty, config.caption_dropout, generator)
+        noise = torch.randn(x0.shape, generator=generator, device=config.device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (config.batch_size,), generator=generator, device=config.device)
         noisy = scheduler.add_noise(x0, noise, t)
         text = text_condition(unet, text_encoder(tokens)[0], config.frames)
         prediction = unet(noisy, t, encoder_hidden_states=text).sample
@@ -296,9 +311,8 @@ def export_model(out: Path, ema: torch.nn.ModuleDict, vae, tokenizer, scheduler)
     import diffusers
 
     out.mkdir(parents=True, exist_ok=True)
-    copy.deepcopy(ema["unet"]).half().save_pretrained(out / "unet")
-    copy.deepcopy(ema["text_encoder"]).half().save_pretrained(out / "text_encoder")
-    copy.deepcopy(vae).half().save_pretrained(out / "vae")
+    for name, module in (("unet", ema["unet"]), ("text_encoder", ema["text_encoder"]), ("vae", vae)):
+        copy.deepcopy(module).to("cpu", torch.float16).save_pretrained(out / name)
     tokenizer.save_pretrained(out / "tokenizer")
     scheduler.save_pretrained(out / "scheduler")
     index = {
@@ -322,6 +336,7 @@ def write_record(out: Path, config: PretrainConfig, steps: int, seconds: float, 
         "unet_wall_seconds": round(seconds, 1),
         "vae": vae_record,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "torch_threads": config.threads, "torch": torch.__version__},
+                    "torch_threads": config.threads, "torch": torch.__version__, "device": config.device,
+                    "accelerator": torch.cuda.get_device_name(config.device) if config.device.startswith("cuda") else None},
     }
     (out / RECORD).write_text(json.dumps(record, indent=2) + "\n")

@@ -30,11 +30,13 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 def _evaluate_base(args: argparse.Namespace) -> int:
     from collections import Counter
+    from dataclasses import replace
 
-    from motionlora.shapes.quality import QUALITY_BAR, confusion_rows, evaluate_base, meets_bar, record_scores
+    from motionlora.shapes.quality import BASE_SAMPLING, QUALITY_BAR, confusion_rows, evaluate_base, meets_bar, record_scores
 
     pairs: Counter = Counter()
-    scores = evaluate_base(args.model, args.samples, args.seed, motion_confusion=pairs)
+    sampling = replace(BASE_SAMPLING, guidance_scale=args.guidance)
+    scores = evaluate_base(args.model, args.samples, args.seed, sampling, motion_confusion=pairs, device=args.device)
     passed = meets_bar(scores)
     print(f"judged {int(scores['count'])} samples of base-motion prompts from {args.model}")
     for name in ("color", "background", "motion", "shape", "all"):
@@ -46,7 +48,7 @@ def _evaluate_base(args: argparse.Namespace) -> int:
     for asked, row in confusion.items():
         print(f"{asked:>10}" + "".join(f"{count:>8}" for count in row.values()))
     if args.record:
-        record_scores(args.model, scores, args.samples, args.seed, confusion)
+        record_scores(args.model, scores, args.samples, args.seed, confusion, sampling)
     return 0
 
 
@@ -85,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--model", default="models/shapes", help="diffusers-format model folder")
     evaluate.add_argument("--samples", type=int, default=96, help="number of generated clips to judge")
     evaluate.add_argument("--seed", type=int, default=12345, help="seed of the random prompts")
+    evaluate.add_argument("--guidance", type=float, default=1.0,
+                          help="classifier-free guidance scale (>1 needs a model trained with caption_dropout)")
+    evaluate.add_argument("--device", default="cpu", help="torch device to sample on (cpu, cuda)")
     evaluate.add_argument("--record", action="store_true", help="also store the numbers in MODEL/training.json")
     evaluate.set_defaults(func=_evaluate_base)
 

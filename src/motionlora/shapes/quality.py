@@ -18,27 +18,29 @@ from motionlora.shapes.render import ClipSpec, caption
 from motionlora.shapes.world import random_specs
 
 QUALITY_BAR = {"color": 0.9, "background": 0.9, "motion": 0.8, "shape": 0.7}
-# Sampling for the bar: CFG 1 (the probe found CFG > 1 hurt an x0 model), 20 DDIM steps.
+# Sampling for the bar: 20 DDIM steps, no CFG unless asked for (CFG needs a model trained with
+# caption dropout: on one trained without it CFG > 1 hurt).
 BASE_SAMPLING = SamplingConfig(steps=20, guidance_scale=1.0, frames=8, highway="off")
 EVAL_SPEC_SEED = 12345  # disjoint from the pretraining pool's spec seed
 
 
 def generated_clips(model_dir: str | os.PathLike, samples: int, seed: int = EVAL_SPEC_SEED,
-                    sampling: SamplingConfig = BASE_SAMPLING) -> Iterator[tuple[ClipSpec, "object"]]:
-    """(spec, generated frames) for `samples` random base-motion specs; sample i uses noise seed i."""
-    model = load_t2v_model(model_dir)
+                    sampling: SamplingConfig = BASE_SAMPLING, device: str = "cpu") -> Iterator[tuple[ClipSpec, "object"]]:
+    """(spec, generated frames) for `samples` random base-motion specs; sample i uses noise seed i
+    (drawn on CPU, so the samples do not depend on `device`)."""
+    model = load_t2v_model(model_dir, device=device)
     for index, spec in enumerate(random_specs(samples, seed, frames=sampling.frames)):
         yield spec, generate_video(model, caption(spec), sampling, seed=index)
 
 
 def evaluate_base(model_dir: str | os.PathLike, samples: int = 96, seed: int = EVAL_SPEC_SEED,
                   sampling: SamplingConfig = BASE_SAMPLING,
-                  motion_confusion: Counter | None = None) -> dict[str, float]:
+                  motion_confusion: Counter | None = None, device: str = "cpu") -> dict[str, float]:
     """Judge accuracies (color, shape, background, motion, all, count) over `samples` generations;
     `motion_confusion` (optional) collects the (asked, read) motion pairs."""
     if samples < 1:
         raise ValueError(f"samples must be >= 1, got {samples}")
-    return judge_accuracy(generated_clips(model_dir, samples, seed, sampling), motion_confusion)
+    return judge_accuracy(generated_clips(model_dir, samples, seed, sampling, device), motion_confusion)
 
 
 def confusion_rows(motion_confusion: Counter) -> dict[str, dict[str, int]]:
@@ -52,7 +54,7 @@ def meets_bar(scores: dict[str, float]) -> dict[str, bool]:
 
 
 def record_scores(model_dir: str | os.PathLike, scores: dict[str, float], samples: int, seed: int,
-                  motion_confusion: dict[str, dict[str, int]]) -> None:
+                  motion_confusion: dict[str, dict[str, int]], sampling: SamplingConfig = BASE_SAMPLING) -> None:
     """Merge the judge numbers (with how they were produced) into MODEL/training.json."""
     import json
     from dataclasses import asdict
@@ -63,7 +65,8 @@ def record_scores(model_dir: str | os.PathLike, scores: dict[str, float], sample
     record["judge"] = {
         "scores": scores,
         "motion_confusion": motion_confusion,
-        "command": f"motionlora shapes evaluate-base --model {model_dir} --samples {samples} --seed {seed}",
-        "sampling": asdict(BASE_SAMPLING),
+        "command": f"motionlora shapes evaluate-base --model {model_dir} --samples {samples} --seed {seed}"
+                   f" --guidance {sampling.guidance_scale:g}",
+        "sampling": asdict(sampling),
     }
     path.write_text(json.dumps(record, indent=2) + "\n")

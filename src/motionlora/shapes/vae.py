@@ -46,7 +46,7 @@ def train_vae(vae, frames: Callable[[int], tuple[torch.Tensor, torch.Tensor]], s
     vae.train()
     mse = float("nan")
     for step in range(steps):
-        batch, weight = frames(step)
+        batch, weight = (tensor.to(vae.device) for tensor in frames(step))
         posterior = vae.encode(batch).latent_dist
         reconstruction = vae.decode(posterior.sample()).sample
         error = (reconstruction - batch).pow(2)
@@ -65,8 +65,8 @@ def train_vae(vae, frames: Callable[[int], tuple[torch.Tensor, torch.Tensor]], s
 
 @torch.no_grad()
 def encode_frames(vae, frames: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-    """Unscaled latents (posterior mode) of frames (N, 3, H, W), `chunk` frames at a time."""
-    return torch.cat([vae.encode(frames[i : i + chunk]).latent_dist.mode() for i in range(0, len(frames), chunk)])
+    """Unscaled latents (posterior mode, on the VAE's device) of frames (N, 3, H, W), `chunk` frames at a time."""
+    return torch.cat([vae.encode(frames[i : i + chunk].to(vae.device)).latent_dist.mode() for i in range(0, len(frames), chunk)])
 
 
 def set_scaling_factor(vae, latents: torch.Tensor) -> float:
