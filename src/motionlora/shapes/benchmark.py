@@ -166,7 +166,6 @@ def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: Be
     from motionlora.evaluate.clip import load_clip
     from motionlora.models import load_t2v_model
     from motionlora.motion.adapter import load_motion_adapter
-
     from motionlora.shapes.judge import judge_clip
 
     out = Path(out_dir)
@@ -176,6 +175,7 @@ def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: Be
 
     def own_motion(frames: np.ndarray, asked: ClipSpec) -> dict[str, float]:
         return {OWN_PROMPT_METRIC: float(judge_clip(frames).motion == asked.motion)}
+
     for concept in config.concepts:
         spec = reference_spec(concept, config)
         work = out / "work" / concept
