@@ -186,6 +186,11 @@ def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: Be
         def score(frames: np.ndarray, asked: ClipSpec) -> dict[str, float]:
             return score_clip(frames, asked, spec, references, tracks, clip_scorer)
 
+        def sample(key: str, model, highway: tuple[str, str, float] | None) -> None:
+            """Add one cell's clips: the prompts asking for other appearances, and the references' own prompt."""
+            rows.setdefault(key, []).extend(_sample_cell(model, prompts, config, highway, score))
+            own.setdefault(key, []).extend(_sample_cell(model, [spec], config, highway, own_motion))
+
         rows.setdefault("rendered clips|-", []).extend(
             score(render_clip(asked, seed=1000 + seed), asked) for asked in prompts for seed in range(config.seeds))
         own.setdefault("rendered clips|-", []).extend(own_motion(render_clip(spec, seed=1000 + seed), spec) for seed in range(config.seeds))
@@ -194,11 +199,9 @@ def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: Be
             model = load_t2v_model(model_dir)
             load_motion_adapter(model.unet, adapter, model.identity)
             if preset == config.presets[0]:
-                rows.setdefault("base model|-", []).extend(_sample_cell(model, prompts, config, None, score))
-                own.setdefault("base model|-", []).extend(_sample_cell(model, [spec], config, None, own_motion))
+                sample("base model|-", model, None)
             for highway in HIGHWAYS:
-                rows.setdefault(f"{preset}|{highway[0]}", []).extend(_sample_cell(model, prompts, config, highway, score))
-                own.setdefault(f"{preset}|{highway[0]}", []).extend(_sample_cell(model, [spec], config, highway, own_motion))
+                sample(f"{preset}|{highway[0]}", model, highway)
             log.info("%s / %s done", concept, preset)
     results = {"config": asdict(config), "model": model_dir, "clip": clip_dir, "cells": summarize(rows, own)}
     out.mkdir(parents=True, exist_ok=True)

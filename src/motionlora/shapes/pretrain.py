@@ -145,9 +145,10 @@ class _Data:
 
 
 def drop_captions(tokens: torch.Tensor, empty: torch.Tensor, rate: float, generator: torch.Generator) -> torch.Tensor:
-    """`tokens` (B, L) with each row replaced by the empty caption `empty` (L,) with probability `rate`."""
+    """`tokens` (B, L) with each row replaced by the empty caption `empty` (L,, same device) with
+    probability `rate`."""
     dropped = torch.rand(len(tokens), generator=generator, device=generator.device) < rate
-    return torch.where(dropped[:, None], empty.to(tokens.device), tokens)
+    return torch.where(dropped[:, None], empty, tokens)
 
 
 def _object_masks(specs, clips: torch.Tensor) -> torch.Tensor:
@@ -199,7 +200,8 @@ def _stage_vae(config: PretrainConfig, work: Path):
     latents = latents.reshape(n, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
     tokenizer = build_tokenizer()
     tokens = tokenizer([*map(caption, specs), ""], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-    return vae, tokenizer, _Data(latents, tokens[:-1].to(config.device), tokens[-1])
+    tokens = tokens.to(config.device)
+    return vae, tokenizer, _Data(latents, tokens[:-1], tokens[-1])
 
 
 def judge_reconstructions(vae, config: PretrainConfig, clips: int = 60, seed: int = 777) -> dict[str, float]:
