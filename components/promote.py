@@ -6,8 +6,8 @@ from components import component
 
 
 @component
-def promote(concept: str, min_motion_fidelity: float, min_text_alignment: float, tolerance: float,
-            pipeline_run_id: str, tracking_uri: str, parent_run_id: str, decision: Output[Markdown]) -> str:
+def promote(concept: str, min_motion_gain: float, text_alignment_tolerance: float, max_appearance_leakage: float,
+            tolerance: float, pipeline_run_id: str, tracking_uri: str, parent_run_id: str, decision: Output[Markdown]) -> str:
     """Promote the version of `motion-<concept>` this pipeline run registered; returns what happened
     (promoted, rejected, unchanged).
 
@@ -19,7 +19,8 @@ def promote(concept: str, min_motion_fidelity: float, min_text_alignment: float,
     from motionlora.registry.gate import GateConfig
     from motionlora.registry.pipeline_run import pipeline_step, promote_for_pipeline
 
-    gate = GateConfig(min_motion_fidelity=min_motion_fidelity, min_text_alignment=min_text_alignment, tolerance=tolerance)
+    gate = GateConfig(min_motion_gain=min_motion_gain, text_alignment_tolerance=text_alignment_tolerance,
+                      max_appearance_leakage=max_appearance_leakage, tolerance=tolerance)
     with pipeline_step(tracking_uri, parent_run_id, "promote"):
         result = promote_for_pipeline(tracking_uri, concept, gate, pipeline_run_id, parent_run_id)
     Path(decision.path).write_text(result.describe())

@@ -7,8 +7,8 @@ from components import component
 
 @component
 def register(trained: Input[Model], evaluation: Input[Artifact], ingested: Input[Dataset], base_model: str,
-             concept: str, min_motion_fidelity: float, min_text_alignment: float, tolerance: float,
-             pipeline_run_id: str, tracking_uri: str, parent_run_id: str,
+             concept: str, min_motion_gain: float, text_alignment_tolerance: float, max_appearance_leakage: float,
+             tolerance: float, pipeline_run_id: str, tracking_uri: str, parent_run_id: str,
              decision: Output[Markdown]) -> bool:
     """A new version of `motion-<concept>` with alias `challenger`; returns whether it passes the gate
     against the current champion (the pipeline then runs `promote`, which checks again under the lock).
@@ -23,7 +23,8 @@ def register(trained: Input[Model], evaluation: Input[Artifact], ingested: Input
     from motionlora.registry.registration import register_adapter
     from motionlora.train.loop import ADAPTER_DIR
 
-    gate = GateConfig(min_motion_fidelity=min_motion_fidelity, min_text_alignment=min_text_alignment, tolerance=tolerance)
+    gate = GateConfig(min_motion_gain=min_motion_gain, text_alignment_tolerance=text_alignment_tolerance,
+                      max_appearance_leakage=max_appearance_leakage, tolerance=tolerance)
     with pipeline_step(tracking_uri, parent_run_id, "register"):
         result = register_adapter(Path(trained.path) / ADAPTER_DIR, evaluation.path, ingested.path, base_model, concept,
                                   gate, pipeline_run_id, tracking_uri, parent_run_id)

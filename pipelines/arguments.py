@@ -13,8 +13,8 @@ import yaml
 from pipelines.motion_customization import motion_customization
 
 # Recipe `gate` keys -> pipeline parameters.
-GATE_PARAMETERS = {"min_motion_fidelity": "min_motion_fidelity", "min_text_alignment": "min_text_alignment",
-                   "tolerance": "gate_tolerance"}
+GATE_PARAMETERS = {"min_motion_gain": "min_motion_gain", "text_alignment_tolerance": "text_alignment_tolerance",
+                   "max_appearance_leakage": "max_appearance_leakage", "tolerance": "gate_tolerance"}
 
 
 def pipeline_parameters() -> dict[str, Any]:

@@ -19,8 +19,11 @@ from components.train import train
 from pipelines import placement
 
 PIPELINE_NAME = "motion-customization"
+# Other appearances than the references' (colour, shape and background all differ); as configs/shapes.yaml.
 EVAL_PROMPTS = [
-    "a red circle moving in a zigzag on a black background",
+    "a magenta circle moving in a zigzag on a black background",
+    "a red square moving in a zigzag on a black background",
+    "a magenta square moving in a zigzag on a gray background",
     "a blue square moving in a zigzag on a white background",
 ]
 
@@ -48,10 +51,10 @@ def motion_customization(
     min_clips: int = 1,
     base_model: str = "models/shapes",
     recipe: str = "configs/shapes.yaml",
-    preset: str = "tap-k",
+    preset: str = "all",
     highway_scope: str = "all",
     highway_beta: float = 1.1,
-    steps: int = 200,
+    steps: int = 400,
     rank: int = 16,
     learning_rate: float = 1e-3,
     frames: int = 8,
@@ -60,13 +63,14 @@ def motion_customization(
     nodes: int = 1,
     gpus_per_node: int = 0,
     eval_prompts: list = EVAL_PROMPTS,
-    eval_seeds: str = "0",
+    eval_seeds: str = "0,1",
     clip_model: str = "models/shapes-clip",
     sampling_steps: int = 20,
     tracking_uri: str = "sqlite:///mlflow.db",
     experiment: str = "motionlora",
-    min_motion_fidelity: float = -1.0,
-    min_text_alignment: float = 40.0,
+    min_motion_gain: float = 0.0,
+    text_alignment_tolerance: float = 5.0,
+    max_appearance_leakage: float = 5.0,
     gate_tolerance: float = 0.05,
 ):
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
@@ -80,8 +84,8 @@ def motion_customization(
                         "steps": steps, "rank": rank, "learning_rate": learning_rate, "frames": frames,
                         "width": width, "height": height, "nodes": nodes, "gpus_per_node": gpus_per_node,
                         "eval_seeds": eval_seeds, "clip_model": clip_model, "sampling_steps": sampling_steps,
-                        "min_motion_fidelity": min_motion_fidelity, "min_text_alignment": min_text_alignment,
-                        "gate_tolerance": gate_tolerance},
+                        "min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
+                        "max_appearance_leakage": max_appearance_leakage, "gate_tolerance": gate_tolerance},
         ).set_caching_options(enable_caching=False)
         tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.output}
         ingested = ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
@@ -95,8 +99,8 @@ def motion_customization(
         evaluated = evaluate(trained=trained.outputs["trained"], ingested=ingested.outputs["ingested"],
                              base_model=base_model, recipe=recipe, prompts=eval_prompts, seeds=eval_seeds,
                              clip_model=clip_model, sampling_steps=sampling_steps, **tracked)
-        gate = {"min_motion_fidelity": min_motion_fidelity, "min_text_alignment": min_text_alignment,
-                "tolerance": gate_tolerance, "pipeline_run_id": run_id}
+        gate = {"min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
+                "max_appearance_leakage": max_appearance_leakage, "tolerance": gate_tolerance, "pipeline_run_id": run_id}
         registered = register(trained=trained.outputs["trained"], evaluation=evaluated.outputs["evaluation"],
                               ingested=ingested.outputs["ingested"], base_model=base_model, concept=concept,
                               **gate, **tracked).set_caching_options(enable_caching=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import mlflow
 import pytest
@@ -37,13 +38,20 @@ def test_evaluate_writes_metrics_report_and_an_mlflow_run(tiny_model_dir, refere
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = main([
         "evaluate", "--model", str(tiny_model_dir), "--adapter", str(adapter), "--references", str(references),
-        "--prompts", str(prompts), "--out", str(tmp_path / "eval"), "--seeds", "0,1", "--steps", "2", "--frames", "8",
+        "--prompts", str(prompts), "--out", str(tmp_path / "eval"), "--seeds", "0,1", "--steps", "2", "--frames", "8", "--highway", "off",
         "--clip-model", str(build_tiny_clip(tmp_path / "clip")), "--tracking-uri", uri, "--experiment", "eval-test",
     ])
     assert code == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["settings"]["prompts"] == ["a red circle on black", "a blue square on white"]
     assert metrics["aggregate"]["motion_fidelity"]["n"] == 4
+    gain = metrics["aggregate"]["motion_gain"]
+    assert gain == {"mean": 0.0, "ci95_low": 0.0, "ci95_high": 0.0, "n": 4}  # a zero LoRA, highway off: output == base
+    assert {row["seed"] for row in metrics["per_video"]} == {0, 1}
+    assert all("base_concept_motion_fidelity" in row for row in metrics["per_video"])
+    report = (tmp_path / "eval" / "report.html").read_text()
+    assert re.search(r"<h1>Motion adapter for \S+ \(preset tap-k, appearance highway off, β [0-9.]+\) against the base model</h1>", report)
+    assert "motion learned: <b>no</b>" in report
     assert len(list((tmp_path / "eval" / "videos").glob("*.gif"))) == 8
     assert "motion_fidelity" in capsys.readouterr().out
 
@@ -51,5 +59,6 @@ def test_evaluate_writes_metrics_report_and_an_mlflow_run(tiny_model_dir, refere
     [run] = client.search_runs([client.get_experiment_by_name("eval-test").experiment_id])
     assert run.info.status == "FINISHED"
     assert "motion_fidelity_mean" in run.data.metrics
+    assert run.data.metrics["motion_gain_mean"] == 0.0 and "motion_gain_ci95_low" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "report.html", "videos"} <= artifacts

@@ -45,7 +45,7 @@ def kfp_client(monkeypatch):
 def test_arguments_come_from_the_recipes_gate_and_set():
     arguments = build_arguments(str(ROOT / "configs" / "tiny.yaml"), ["steps=60", 'eval_prompts=["a", "b"]'])
     assert arguments["steps"] == 60 and arguments["eval_prompts"] == ["a", "b"]
-    assert arguments["min_motion_fidelity"] == -1.0 and arguments["gate_tolerance"] == 0.05
+    assert arguments["min_motion_gain"] == 0.0 and arguments["gate_tolerance"] == 0.05
     assert set(arguments) <= set(pipeline_parameters())
     with pytest.raises(ValueError, match="NAME one of"):
         build_arguments(None, ["stpes=60"])

@@ -40,7 +40,8 @@ def sliding_square(seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def arguments(mlflow_server, tiny_model_dir, tmp_path_factory) -> dict:
-    """Pipeline arguments for a run that takes as little time as the pipeline allows."""
+    """Pipeline arguments for a run that takes as little time as the pipeline allows, with the default
+    gate: the tiny model is random, so no motion can be learned and the gate refuses (configs/tiny.yaml)."""
     from motionlora.evaluate.clip import build_tiny_clip
 
     root = tmp_path_factory.mktemp("pipeline")
@@ -55,7 +56,7 @@ def arguments(mlflow_server, tiny_model_dir, tmp_path_factory) -> dict:
     return {"source": str(clips), "dvc_repo": "", "concept": CONCEPT, "base_model": str(tiny_model_dir),
             "recipe": str(recipe), "steps": 2, "rank": 2, "eval_prompts": ["a red circle on black"], "eval_seeds": "0",
             "clip_model": str(build_tiny_clip(root / "clip")), "sampling_steps": 2, "tracking_uri": mlflow_server,
-            "experiment": EXPERIMENT, "min_motion_fidelity": -1.0, "min_text_alignment": -100.0}
+            "experiment": EXPERIMENT}
 
 
 def run_pipeline(arguments: dict, pipeline_root: Path) -> SimpleNamespace:
@@ -75,11 +76,14 @@ def client(mlflow_server):
     return mlflow.MlflowClient(mlflow_server)
 
 
-def test_the_pipeline_registers_the_adapter_and_makes_it_champion(run, client):
+def test_the_pipeline_registers_the_adapter_and_the_gate_refuses_what_learned_no_motion(run, client):
     assert run.code == 0, run.printed[-3000:]
-    assert f"{MODEL}: champion=v1, previous-champion=none, challenger=v1" in run.printed
-    assert AliasState.read(client, MODEL) == AliasState(champion="1", challenger="1")
+    assert "gate failed, promotion not attempted" in run.printed
+    assert f"{MODEL}: champion=none, previous-champion=none, challenger=v1" in run.printed
+    assert AliasState.read(client, MODEL) == AliasState(challenger="1")
     assert consistency_problems(client, MODEL) == []
+    tags = client.get_model_version(MODEL, "1").tags
+    assert tags["motionlora.gate"] == "failed" and "FAIL motion_gain" in tags["motionlora.gate_reasons"]
 
 
 @pytest.mark.parametrize("task, output, expected", [
@@ -89,7 +93,6 @@ def test_the_pipeline_registers_the_adapter_and_makes_it_champion(run, client):
     ("evaluate", "evaluation", "metrics.json"),
     ("evaluate", "report", ""),
     ("register", "decision", ""),
-    ("promote", "decision", ""),
 ])
 def test_each_component_wrote_its_artifact_under_kfp_local(run, task, output, expected):
     [run_dir] = run.root.glob("motion-customization-*")
@@ -100,19 +103,20 @@ def test_mlflow_holds_the_run_tree_metrics_report_and_videos(run, client):
     experiment = client.get_experiment_by_name(EXPERIMENT)
     runs = client.search_runs([experiment.experiment_id])
     [parent] = [r for r in runs if r.data.tags.get("motionlora.kind") == "pipeline"]
-    assert parent.info.status == "FINISHED" and parent.data.tags["motionlora.promotion"] == "promoted"
+    assert parent.info.status == "FINISHED" and parent.data.tags["motionlora.gate"] == "failed"
+    assert "motionlora.promotion" not in parent.data.tags  # the gate failed: promote did not run
     children = {r.info.run_name: r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id}
     assert {"train", "evaluate", "register"} <= set(children)
     evaluation = children["evaluate"]
-    assert "motion_fidelity_mean" in evaluation.data.metrics
+    assert {"motion_fidelity_mean", "motion_gain_mean", "motion_gain_ci95_low"} <= set(evaluation.data.metrics)
     assert {"metrics.json", "report.html", "videos"} <= {a.path for a in client.list_artifacts(evaluation.info.run_id)}
     assert client.list_artifacts(evaluation.info.run_id, "videos")
-    assert "promotion.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "registration.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
 
 
-def test_the_champion_is_an_mlflow_model_that_makes_videos(run, mlflow_server):
+def test_the_challenger_is_an_mlflow_model_that_makes_videos(run, mlflow_server):
     mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@champion")
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL}@challenger")
     [video] = model.predict([{"prompt": "a red circle", "seed": 3}], params={"steps": 1})["video_mp4"]
     assert video[4:8] == b"ftyp"  # an mp4 container
 

@@ -5,19 +5,27 @@ champion, and racing promotions end consistent."""
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 
 import mlflow
 import pytest
 
 from motionlora.registry.gate import GateConfig
-from motionlora.registry.names import TAG_GATE, TAG_GATE_COMPARED_TO, TAG_METRIC_PREFIX, TAG_PIPELINE_RUN, TAG_REPLACED
+from motionlora.registry.names import (
+    TAG_CI_PREFIX,
+    TAG_GATE,
+    TAG_GATE_COMPARED_TO,
+    TAG_METRIC_PREFIX,
+    TAG_PIPELINE_RUN,
+    TAG_REPLACED,
+)
 from motionlora.registry.pipeline_run import finish_pipeline_run, open_pipeline_run, promote_for_pipeline
 from motionlora.registry.promotion import AliasState, assess, consistency_problems, promote, rollback, set_challenger
 
 pytestmark = pytest.mark.slow
 
-GATE = GateConfig(min_motion_fidelity=0.2, min_text_alignment=10.0, tolerance=0.05)
+GATE = GateConfig(min_motion_gain=0.0, text_alignment_tolerance=5.0, max_appearance_leakage=3.0, tolerance=0.05)
 _concepts = itertools.count()
 
 
@@ -30,9 +38,12 @@ def registry(mlflow_server):
     return client, concept, f"motion-{concept}"
 
 
-def pipeline_registration(client, model: str, pipeline_run_id: str, motion_fidelity: float) -> str:
-    """What the register step leaves: a version with metrics and provenance, made challenger and gated."""
-    tags = {f"{TAG_METRIC_PREFIX}motion_fidelity": str(motion_fidelity), f"{TAG_METRIC_PREFIX}text_alignment": "25",
+def pipeline_registration(client, model: str, pipeline_run_id: str, motion_gain: float) -> str:
+    """What the register step leaves: a version with the gate's evidence (motion gain with a 95% CI of
+    ±0.1 over 8 pairs, no per-pair scores) and provenance, made challenger and gated."""
+    tags = {f"{TAG_METRIC_PREFIX}motion_gain": str(motion_gain),
+            f"{TAG_CI_PREFIX}motion_gain": json.dumps([motion_gain - 0.1, motion_gain + 0.1, 8]),
+            f"{TAG_METRIC_PREFIX}text_alignment_delta": "-1", f"{TAG_METRIC_PREFIX}appearance_leakage": "0.5",
             TAG_PIPELINE_RUN: pipeline_run_id}
     version = str(client.create_model_version(model, "s3://motionlora-test/model", tags=tags).version)
     assess(client, model, version, GATE, set_challenger(client, model, version).champion)

@@ -25,7 +25,8 @@ from components.train import train
 pytestmark = pytest.mark.slow
 
 RUN = "kfp-run-1"
-GATE = {"min_motion_fidelity": -1.0, "min_text_alignment": -100.0, "tolerance": 0.05}
+# configs/tiny.yaml's gate: the tiny model is random, so no motion can be learned and the gate refuses.
+GATE = {"min_motion_gain": 0.0, "text_alignment_tolerance": 5.0, "max_appearance_leakage": 5.0, "tolerance": 0.05}
 RECIPE = {
     "train": {"rank": 2, "batch_size": 1, "checkpoint_every": 1000, "dual_path": False},
     "sampling": {"guidance_scale": 5.0, "frames": 8},
@@ -148,29 +149,44 @@ def test_train_writes_the_adapter_in_its_model_artifact(trained):
 
 
 def test_evaluate_writes_metrics_report_and_videos(evaluated):
-    assert {"motion_fidelity", "text_alignment", "appearance_leakage"} <= set(evaluated.metrics.metadata)
+    assert {"motion_gain", "text_alignment_delta", "concept_motion_fidelity", "motion_fidelity", "text_alignment",
+            "appearance_leakage"} <= set(evaluated.metrics.metadata)
     assert open(evaluated.report.path).read().startswith("<!DOCTYPE html>")
     assert json.loads(open(f"{evaluated.evaluation.path}/metrics.json").read())["aggregate"]["motion_fidelity"]["n"] == 1
 
 
 def test_register_makes_a_challenger_with_provenance(env, registered):
-    assert registered.passed and registered.decision.metadata == {"model": "motion-squares", "version": "1"}
+    # one prompt × seed pair on a random model: no motion gain can be shown, so the gate refuses
+    assert not registered.passed and registered.decision.metadata == {"model": "motion-squares", "version": "1"}
     client = mlflow.MlflowClient(env.uri)
     assert str(client.get_model_version_by_alias("motion-squares", "challenger").version) == "1"
     tags = client.get_model_version("motion-squares", "1").tags
     assert tags["motionlora.pipeline_run_id"] == RUN and tags["motionlora.preset"] == "tap-k"
-    assert tags["motionlora.highway"] == "all beta=1.1" and "motionlora.metric.motion_fidelity" in tags
-    assert "registered as challenger" in open(registered.decision.path).read()
+    assert tags["motionlora.highway"] == "all beta=1.1" and "motionlora.metric.motion_gain" in tags
+    assert json.loads(tags["motionlora.ci95.motion_gain"])[2] == 1
+    assert list(json.loads(tags["motionlora.pairs"])) == ["0|a red circle on black"]
+    assert tags["motionlora.gate"] == "failed" and "FAIL motion_gain" in tags["motionlora.gate_reasons"]
+    report = open(registered.decision.path).read()
+    assert "registered as challenger" in report and "FAIL motion_gain" in report
 
 
-def test_promote_makes_the_challenger_champion(env, parent, registered):
+def test_promote_refuses_what_the_gate_refuses(env, parent, registered):
     decision = artifact(Markdown, env.root / "promotion.md")
     action = promote.python_func(concept="squares", pipeline_run_id=RUN, decision=decision,
                                  **GATE, **tracked(env, parent))
-    assert action == "promoted"
+    assert action == "rejected" and "FAIL motion_gain" in open(decision.path).read()
     client = mlflow.MlflowClient(env.uri)
-    assert str(client.get_model_version_by_alias("motion-squares", "champion").version) == "1"
-    assert client.get_run(parent).data.tags["motionlora.promotion"] == "promoted"
+    assert "champion" not in client.get_registered_model("motion-squares").aliases
+    assert str(client.get_model_version_by_alias("motion-squares", "challenger").version) == "1"
+    assert client.get_run(parent).data.tags["motionlora.promotion"] == "rejected"
+
+
+def test_one_pair_never_passes_whatever_the_floor(env, parent, registered):
+    loose = {**GATE, "min_motion_gain": -2.0}  # below any possible gain, but one pair has no interval
+    decision = artifact(Markdown, env.root / "promotion-loose.md")
+    action = promote.python_func(concept="squares", pipeline_run_id=RUN, decision=decision,
+                                 **loose, **tracked(env, parent))
+    assert action == "rejected" and "no confidence interval" in open(decision.path).read()
 
 
 def status(state):

@@ -10,6 +10,7 @@ from motionlora.evaluate import (
     appearance_diversity,
     appearance_leakage,
     build_tiny_clip,
+    concept_motion_fidelity,
     load_clip,
     motion_fidelity,
     temporal_consistency,
@@ -123,6 +124,70 @@ def test_frame_count_mismatch_names_both_counts() -> None:
 def test_motion_fidelity_rejects_bad_clips(bad: np.ndarray) -> None:
     with pytest.raises(ValueError):
         motion_fidelity(bad, bad)
+
+
+# --- concept motion fidelity -------------------------------------------------------------------
+
+
+def _shapes(motion: str, seed: int, shape: str = "triangle", color: str = "green", background: str = "stripes",
+            frames: int = 8) -> np.ndarray:
+    from motionlora.shapes.render import ClipSpec, render_clip
+
+    return render_clip(ClipSpec(shape, color, background, motion, frames=frames), seed=seed)
+
+
+ZIGZAG_REFS = [_shapes("zigzag", seed) for seed in range(4)]
+
+
+@pytest.mark.parametrize("seed", [10, 11, 12])
+def test_concept_fidelity_ignores_appearance_start_and_phase(seed: int) -> None:
+    # Another shape, colour and background; the seed moves the start, amplitude and which way
+    # the zigzag steps first (its phase).
+    other = _shapes("zigzag", seed, "circle", "red", "checker")
+    assert concept_motion_fidelity(ZIGZAG_REFS, other) > 0.9
+
+
+@pytest.mark.parametrize("motion", ["right", "up", "still", "circle", "bounce", "spiral"])
+def test_concept_fidelity_scores_other_motions_low(motion: str) -> None:
+    # Bounce comes closest: two hops also move the object up and down while it drifts right.
+    assert concept_motion_fidelity(ZIGZAG_REFS, _shapes(motion, 3, "circle", "red", "checker")) < 0.55
+
+
+def test_concept_fidelity_tells_turning_sense_apart() -> None:
+    counter_clockwise = [_shapes("circle", seed) for seed in range(4)]
+    other = _shapes("circle", 9, "square", "yellow", "gray")
+    assert concept_motion_fidelity(counter_clockwise, other) > 0.85
+    # The same clip played backwards turns clockwise.
+    assert concept_motion_fidelity(counter_clockwise, other[::-1].copy()) < 0.2
+
+
+FAST_RIGHT = _clip(velocity=(2.0, 0.0), start=(12, 32))
+
+
+def test_concept_fidelity_direction_and_speed() -> None:
+    assert concept_motion_fidelity([FAST_RIGHT], _clip("circle", "checker", velocity=(2.0, 0.0), start=(14, 20))) > 0.95
+    assert concept_motion_fidelity([FAST_RIGHT], FAST_RIGHT[::-1].copy()) < -0.9
+    # Twice as fast: 2 * 2 * 4 / (2^2 + 4^2) = 0.8 up to localisation error.
+    assert concept_motion_fidelity([FAST_RIGHT], _clip(velocity=(4.0, 0.0), start=(2, 32))) == pytest.approx(0.8, abs=0.05)
+
+
+def test_concept_fidelity_on_still_blank_and_shorter_clips() -> None:
+    still = _clip(velocity=(0.0, 0.0))
+    blank = np.zeros_like(RIGHT)
+    assert concept_motion_fidelity([FAST_RIGHT], still) < 0.05
+    assert concept_motion_fidelity([FAST_RIGHT], blank) < 0.05
+    assert concept_motion_fidelity([still], blank) == 1.0
+    assert concept_motion_fidelity([blank], blank[:1]) == 1.0
+    # References of 8 frames, a generated zigzag of 16: it steps up and down every frame as they do.
+    assert concept_motion_fidelity(ZIGZAG_REFS, _shapes("zigzag", 5, "square", "white", "gray", frames=16)) > 0.9
+
+
+def test_concept_fidelity_is_deterministic_and_bounded() -> None:
+    other = _shapes("bounce", 4, "square", "blue", "gradient")
+    scores = {concept_motion_fidelity(ZIGZAG_REFS, other) for _ in range(3)}
+    assert len(scores) == 1 and -1.0 <= scores.pop() <= 1.0
+    with pytest.raises(ValueError, match="at least one reference"):
+        concept_motion_fidelity([], other)
 
 
 # --- CLIP metrics --------------------------------------------------------------------------------

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import mlflow
 import pytest
 
 from motionlora.registry import commands
 from motionlora.registry.gate import GateConfig
-from motionlora.registry.names import TAG_METRIC_PREFIX
+from motionlora.registry.names import TAG_CI_PREFIX, TAG_METRIC_PREFIX
 from motionlora.registry.promotion import AliasState, assess, set_challenger
 
 
@@ -22,15 +23,17 @@ def run(uri: str, *argv: str) -> int:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
-    """motion-zigzag with v1 (motion fidelity 0.5) and v2 (0.3), both assessed by a pipeline with floor 0.4."""
+    """motion-zigzag with v1 (motion gain 0.5, 95% CI ±0.05) and v2 (0.3), both assessed by a pipeline whose
+    gate wants the CI's lower bound above 0.4."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
     client.create_registered_model("motion-zigzag")
-    for fidelity in (0.5, 0.3):
-        tags = {f"{TAG_METRIC_PREFIX}motion_fidelity": str(fidelity), f"{TAG_METRIC_PREFIX}text_alignment": "30"}
+    for gain in (0.5, 0.3):
+        tags = {f"{TAG_METRIC_PREFIX}motion_gain": str(gain), f"{TAG_CI_PREFIX}motion_gain": json.dumps([gain - 0.05, gain + 0.05, 8]),
+                f"{TAG_METRIC_PREFIX}text_alignment_delta": "-1", f"{TAG_METRIC_PREFIX}appearance_leakage": "0"}
         version = str(client.create_model_version("motion-zigzag", "/nonexistent/model", tags=tags).version)
         set_challenger(client, "motion-zigzag", version)
-        assess(client, "motion-zigzag", version, GateConfig(min_motion_fidelity=0.4), None)
+        assess(client, "motion-zigzag", version, GateConfig(min_motion_gain=0.4), None)
     return uri, client
 
 
@@ -41,7 +44,8 @@ def test_promote_show_list_and_rollback(registry, capsys):
 
     # v2 fails the floor its pipeline used (recorded on the version): not without --force --reason.
     assert run(uri, "promote", "motion-zigzag", "2") == 1
-    assert "FAIL motion_fidelity 0.3000 < floor 0.4000" in capsys.readouterr().out
+    assert "FAIL motion_gain 0.3000, 95% CI [0.2500, 0.3500] over 8 pairs: lower bound 0.2500 <= min_motion_gain 0.4000" \
+        in capsys.readouterr().out
     with pytest.raises(ValueError, match="reason"):
         run(uri, "promote", "zigzag", "2", "--force")
     assert run(uri, "promote", "zigzag", "2", "--force", "--reason", "known-good by eye") == 0
@@ -60,8 +64,9 @@ def test_promote_show_list_and_rollback(registry, capsys):
     capsys.readouterr()
 
     # Thresholds given by hand replace the recorded ones.
-    assert run(uri, "promote", "zigzag", "2", "--set", "min_motion_fidelity=0.2", "--set", "tolerance=0.5") == 0
-    assert "ok motion_fidelity 0.3000 >= floor 0.2000" in capsys.readouterr().out
+    assert run(uri, "promote", "zigzag", "2", "--set", "min_motion_gain=0.2", "--set", "tolerance=0.5") == 0
+    assert "ok motion_gain 0.3000, 95% CI [0.2500, 0.3500] over 8 pairs: lower bound 0.2500 > min_motion_gain 0.2000" \
+        in capsys.readouterr().out
 
 
 def test_errors_are_one_line(registry, capsys):

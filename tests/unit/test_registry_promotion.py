@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import mlflow
 import pytest
 
 from motionlora.registry.gate import GateConfig
 from motionlora.registry.names import (
+    TAG_CI_PREFIX,
     TAG_GATE,
     TAG_GATE_REASONS,
     TAG_METRIC_PREFIX,
+    TAG_PAIR_CONTEXT,
+    TAG_PAIRS,
     TAG_PIPELINE_STATUS,
     TAG_PROMOTION,
     TAG_PROMOTION_REASON,
@@ -24,10 +28,12 @@ from motionlora.registry.promotion import (
     recorded_gate,
     rollback,
     set_challenger,
+    version_evidence,
     withdraw,
 )
+from motionlora.registry.registration import gate_tags
 
-GATE = GateConfig(min_motion_fidelity=0.2, min_text_alignment=10.0, tolerance=0.05)
+GATE = GateConfig(min_motion_gain=0.0, text_alignment_tolerance=5.0, max_appearance_leakage=3.0, tolerance=0.05)
 _names = itertools.count()
 
 
@@ -44,9 +50,15 @@ def model(client):
     return name
 
 
-def add_version(client, model: str, motion_fidelity: float, text_alignment: float = 25.0) -> str:
-    """A registered version carrying evaluation means, as the register step leaves it."""
-    tags = {f"{TAG_METRIC_PREFIX}motion_fidelity": str(motion_fidelity), f"{TAG_METRIC_PREFIX}text_alignment": str(text_alignment)}
+def add_version(client, model: str, motion_gain: float, pairs: dict | None = None, tags: dict | None = None) -> str:
+    """A registered version carrying the gate's evidence as the register step leaves it: motion_gain
+    with a 95% CI of ±0.1 over 8 pairs, text and leakage within limits, optionally per-pair scores."""
+    if tags is None:
+        tags = {f"{TAG_METRIC_PREFIX}motion_gain": str(motion_gain), f"{TAG_METRIC_PREFIX}text_alignment_delta": "-1.0",
+                f"{TAG_METRIC_PREFIX}appearance_leakage": "0.5",
+                f"{TAG_CI_PREFIX}motion_gain": json.dumps([motion_gain - 0.1, motion_gain + 0.1, 8])}
+        if pairs is not None:
+            tags.update({TAG_PAIRS: json.dumps(pairs), TAG_PAIR_CONTEXT: "ctx"})
     version = str(client.create_model_version(model, "/nonexistent/model", tags=tags).version)
     set_challenger(client, model, version)
     return version
@@ -80,9 +92,10 @@ def test_a_failing_gate_moves_nothing_and_records_why(client, model):
     assert result.action == "rejected" and not result.moved
     assert AliasState.read(client, model) == before
     tags = client.get_model_version(model, v2).tags
-    assert tags[TAG_GATE] == "failed" and f"champion v{v1}'s 0.5000" in tags[TAG_GATE_REASONS]
+    assert tags[TAG_GATE] == "failed" and f"FAIL no regression against champion v{v1}" in tags[TAG_GATE_REASONS]
+    assert "compared motion_gain means): 0.4400 < 0.5000 - tolerance 0.0500" in tags[TAG_GATE_REASONS]
     assert TAG_PROMOTION not in tags
-    assert "FAIL motion_fidelity" in result.describe()
+    assert "FAIL no regression" in result.describe()
 
 
 def test_forcing_a_failing_version_needs_a_reason_which_is_recorded(client, model):
@@ -149,3 +162,49 @@ def test_a_lost_promotion_is_reported_as_inconsistent(client, model):
     client.set_registered_model_alias(model, "champion", v3)
     problems = consistency_problems(client, model)
     assert any(f"v{v2} was promoted" in p and "lost" in p for p in problems)
+
+
+def test_the_evidence_recorded_at_registration_is_what_the_gate_reads(client, model):
+    evaluation = {
+        "settings": {"pair_context": "abc"},
+        "aggregate": {"motion_gain": {"mean": 0.3, "ci95_low": 0.1, "ci95_high": 0.5, "n": 2},
+                      "text_alignment_delta": {"mean": -1.0, "ci95_low": -2.0, "ci95_high": 0.0, "n": 2},
+                      "appearance_leakage": {"mean": 0.0, "ci95_low": 0.0, "ci95_high": 0.0, "n": 2}},
+        "per_video": [{"prompt": "a red circle", "seed": 0, "concept_motion_fidelity": 0.7},
+                      {"prompt": "a red circle", "seed": 1, "concept_motion_fidelity": 0.5}],
+    }
+    tags = gate_tags(evaluation)
+    assert tags[f"{TAG_CI_PREFIX}motion_gain"] == "[0.1, 0.5, 2]"
+    assert json.loads(tags[TAG_PAIRS]) == {"0|a red circle": 0.7, "1|a red circle": 0.5}
+    tags.update({f"{TAG_METRIC_PREFIX}{k}": str(v["mean"]) for k, v in evaluation["aggregate"].items()})
+    version = str(client.create_model_version(model, "/nonexistent/model", tags=tags).version)
+    found = version_evidence(client.get_model_version(model, version))
+    assert found.ci95["motion_gain"] == (0.1, 0.5, 2) and found.pair_context == "abc"
+    assert found.pairs == {"0|a red circle": 0.7, "1|a red circle": 0.5}
+    assert found.means["motion_gain"] == 0.3
+
+
+def test_the_champion_is_judged_pair_by_pair_when_the_pairs_match(client, model):
+    v1 = add_version(client, model, 0.5, pairs={"0|a": 0.8, "1|a": 0.8, "0|b": 0.8})
+    v2 = add_version(client, model, 0.5, pairs={"0|a": 0.5, "1|a": 0.6, "0|b": 0.4})  # 0.3 worse on every pair
+    v3 = add_version(client, model, 0.45, pairs={"0|a": 0.82, "1|a": 0.78, "0|b": 0.8})
+    promote(client, model, v1, GATE, "test")
+    rejected = promote(client, model, v2, GATE, "test")
+    assert rejected.action == "rejected"
+    assert "FAIL no regression against champion v1 (paired t-test on 3 shared prompt × seed pairs)" in rejected.describe()
+    assert promote(client, model, v3, GATE, "test").action == "promoted"
+
+
+def test_an_old_version_without_the_new_tags_is_refused_with_a_reason(client, model):
+    old = add_version(client, model, 0.0, tags={f"{TAG_METRIC_PREFIX}motion_fidelity": "0.6",
+                                                f"{TAG_METRIC_PREFIX}text_alignment": "60"})
+    result = promote(client, model, old, GATE, "test")
+    assert result.action == "rejected"
+    assert "FAIL motion_gain 95% CI: missing from the candidate's evaluation" in result.describe()
+    client.set_model_version_tag(model, old, "motionlora.gate_config", '{"min_motion_fidelity": -1.0}')
+    assert recorded_gate(client, model, old) is None  # an old gate's settings: today's defaults apply
+    forced = promote(client, model, old, GATE, "alice", force=True, reason="known good")
+    new = add_version(client, model, 0.3)
+    result = promote(client, model, new, GATE, "test")
+    assert forced.action == "forced" and result.action == "promoted"
+    assert f"ok champion v{old} has no motion_gain recorded" in result.describe()

@@ -16,7 +16,7 @@ from motionlora.data.decode import decode_clip
 from motionlora.data.ingest import read_manifest
 from motionlora.data.video import write_video
 from motionlora.evaluate.clip import load_clip
-from motionlora.evaluate.report import write_report
+from motionlora.evaluate.report import title_sentence, write_report
 from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate_adapter
 from motionlora.generate_commands import sampling_config
 from motionlora.models.loading import load_t2v_model
@@ -42,11 +42,27 @@ def read_references(ingest_dir: str | Path) -> list[np.ndarray]:
     return [decode_clip(Path(ingest_dir) / row["path"]).frames for row in read_manifest(ingest_dir)]
 
 
-def write_outputs(result: EvaluationResult, references: list[np.ndarray], out_dir: Path, title: str, fps: float) -> None:
+def reference_concept(ingest_dir: str | Path) -> str | None:
+    """The concept the ingest folder's clips were ingested for (None when they do not say)."""
+    concepts = sorted({str(row["concept"]) for row in read_manifest(ingest_dir) if row.get("concept")})
+    return ", ".join(concepts) if concepts else None
+
+
+def mlflow_metrics(result: EvaluationResult) -> dict[str, float]:
+    """Every aggregate's mean and 95% CI bounds, as MLflow metrics (`motion_gain_mean`, `motion_gain_ci95_low`, ...)."""
+    out = {}
+    for name, stats in result.aggregate.items():
+        out.update({f"{name}_mean": stats["mean"], f"{name}_ci95_low": stats["ci95_low"],
+                    f"{name}_ci95_high": stats["ci95_high"]})
+    return out
+
+
+def write_outputs(result: EvaluationResult, references: list[np.ndarray], out_dir: Path, title: str, fps: float,
+                  verdict: str | None = None) -> None:
     """metrics.json, report.html and one gif per generated video under `videos/`."""
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / METRICS_FILE).write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
-    write_report(result, references, out_dir / REPORT_FILE, title, fps)
+    write_report(result, references, out_dir / REPORT_FILE, title, fps, verdict)
     for key, frames in result.videos.items():
         write_video(out_dir / "videos" / f"{key}.gif", frames, fps)
 
@@ -68,19 +84,20 @@ def _evaluate(args: argparse.Namespace) -> int:
     references = read_references(args.references)
     clip = load_clip(config.clip_model, device=args.device)
     out_dir = Path(args.out)
-    title = f"motion adapter {Path(args.adapter).name}: {info.preset}, highway {sampling.highway} β={sampling.beta}"
+    concept = reference_concept(args.references) or Path(args.adapter).name
+    title = title_sentence(concept, info.preset, sampling.highway, sampling.beta)
     with start_run(args.tracking_uri, args.experiment, "evaluate", args.parent_run_id) as run:
         bar = tqdm(total=len(config.prompts) * len(config.seeds), desc="evaluate", unit="video", file=sys.stderr)
         with bar:
             result = evaluate_adapter(model, references, config, sampling, clip, on_video=lambda: bar.update())
         write_outputs(result, references, out_dir, title, args.fps)
         run.log_params({"evaluate": result.settings, "adapter": str(args.adapter), "preset": info.preset})
-        run.log_metrics({f"{name}_mean": stats["mean"] for name, stats in result.aggregate.items()}, step=0)
+        run.log_metrics(mlflow_metrics(result), step=0)
         run.log_artifact(out_dir / METRICS_FILE)
         run.log_artifact(out_dir / REPORT_FILE)
         run.log_artifacts(out_dir / "videos", "videos")
     for name, stats in result.aggregate.items():
-        print(f"{name:>22}: {stats['mean']:8.3f}  95% CI [{stats['ci95_low']:.3f}, {stats['ci95_high']:.3f}]  n={stats['n']}")
+        print(f"{name:>30}: {stats['mean']:8.3f}  95% CI [{stats['ci95_low']:.3f}, {stats['ci95_high']:.3f}]  n={stats['n']}")
     print(f"wrote {out_dir / METRICS_FILE} and {out_dir / REPORT_FILE}; MLflow run {run.run_id}")
     return 0
 
@@ -92,7 +109,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--references", required=True, help="ingest output folder (manifest.jsonl) with the reference clips")
     p.add_argument("--prompts", help="text file, one evaluation prompt per line (default: the recipe's evaluate.prompts)")
     p.add_argument("--out", required=True, help="output folder for metrics.json, report.html and videos/")
-    p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (default: the recipe's, else 0,1,2)")
+    p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (default: the recipe's, else 0,1)")
     p.add_argument("--clip-model", help="CLIP model folder or hub id (default: the recipe's, else openai/clip-vit-base-patch32)")
     p.add_argument("--config", help="YAML recipe: its `evaluate` and `sampling` sections set the defaults")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an `evaluate` setting")

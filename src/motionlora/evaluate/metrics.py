@@ -154,6 +154,159 @@ def _tracklet_set_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.clip(score, -1.0, 1.0))
 
 
+# --- concept motion fidelity -------------------------------------------------------------------
+
+# Frames are analysed at most this many pixels on their longer side: enough to place an object to
+# a fraction of a pixel, and it averages away per-pixel noise of generated clips.
+_ANALYSIS_SIZE = 64
+# An object differs from the static background by at least this RGB distance (0..441) at its
+# peak; a weaker difference is noise, flicker or codec error, and the clip has no moving object.
+_MIN_OBJECT_CONTRAST = 30.0
+# ... and its peak must stand this far above the clip's typical (median) difference, so that a
+# clip whose every pixel flickers does not elect a noise blob as its object.
+_MIN_CONTRAST_OVER_NOISE = 3.0
+# Per-frame speed (in frame sizes) below which motion is indistinguishable from localisation
+# noise; it regularises the similarity so that two still clips agree (score 1) and a still clip
+# against a moving one scores near 0.
+_NOISE_SPEED = 0.003
+
+
+def object_trajectory(frames: np.ndarray) -> np.ndarray:
+    """(F, 2) centre (x, y) of the clip's dominant moving object per frame, in units of the frame's
+    longer side (so the same motion at another resolution gives the same numbers).
+
+    The background is static (a fixed camera). Two estimates of it compete:
+    * the per-pixel temporal median -- right wherever the object covers a pixel in fewer than half
+      the frames (fast motions, loops);
+    * the first and last frames where they agree (the object is elsewhere at both ends), else
+      whichever of the two is closer to the median -- right for a slow object that covers the
+      middle of its path in most frames, which the median mistakes for background.
+    The object in each frame is the largest connected region that differs from the background,
+    after a 3x3 blur that removes isolated noisy pixels (see `_object_centres`). A rigid object keeps its area, so the estimate whose regions vary
+    least in area (and are found in most frames) wins. Frames where the object is not found take
+    interpolated centres. A clip with no object that stands out (blank, still, or only noise)
+    returns the frame centre in every frame: no motion.
+    """
+    frames = check_frames(frames)
+    height, width = frames.shape[1:3]
+    scale = min(1.0, _ANALYSIS_SIZE / max(height, width))
+    if scale < 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        frames = np.stack([cv2.resize(frame, size, interpolation=cv2.INTER_AREA) for frame in frames])
+    clip = frames.astype(np.float32)
+    side = float(max(clip.shape[1:3]))
+    still = np.tile([(clip.shape[2] - 1) / 2 / side, (clip.shape[1] - 1) / 2 / side], (len(clip), 1))
+    if len(clip) < 2:
+        return still
+    best, best_cost = None, np.inf
+    for background in _background_candidates(clip):
+        blurred = np.stack([cv2.blur(d, (3, 3)) for d in np.linalg.norm(clip - background, axis=-1)])
+        contrast = float(np.median(blurred.reshape(len(clip), -1).max(axis=1)))
+        if contrast < _MIN_OBJECT_CONTRAST or contrast < _MIN_CONTRAST_OVER_NOISE * float(np.median(blurred)):
+            continue
+        centres, areas = _object_centres(blurred, contrast / 2)
+        found = areas > 0
+        if not found.any():
+            continue
+        cost = float(areas[found].std() / areas[found].mean()) + float(1.0 - found.mean())
+        if cost < best_cost:
+            best, best_cost = centres, cost
+    if best is None:
+        return still
+    return _interpolate(best) / side
+
+
+def _background_candidates(clip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The temporal median, and the clip's ends (see `object_trajectory`)."""
+    median = np.median(clip, axis=0)
+    first, last = clip[0], clip[-1]
+    agree = np.linalg.norm(first - last, axis=-1) <= _MIN_OBJECT_CONTRAST
+    first_closer = np.linalg.norm(first - median, axis=-1) <= np.linalg.norm(last - median, axis=-1)
+    ends = np.where((agree | first_closer)[..., None], first, last)
+    return median, ends
+
+
+def _object_centres(blurred: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame, the centroid (x, y) and area of the largest region above `threshold` (NaN centre
+    and zero area where there is none). Fragments up to two pixels apart count as one region (an
+    object over a textured background differs from it more in some places than in others), and
+    each pixel weighs its difference up to twice the threshold, so the centroid follows the
+    object's extent, not its highest-contrast part."""
+    centres, areas = np.full((len(blurred), 2), np.nan), np.zeros(len(blurred))
+    rows, cols = np.indices(blurred.shape[1:])
+    merge = np.ones((3, 3), np.uint8)
+    for i, d in enumerate(blurred):
+        mask = d > threshold
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(cv2.dilate(mask.astype(np.uint8), merge), connectivity=8)
+        if count <= 1:
+            continue
+        region = (labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))) & mask
+        weights = np.where(region, np.minimum(d / (2 * threshold), 1.0), 0.0)
+        total = weights.sum()
+        centres[i] = ((cols * weights).sum() / total, (rows * weights).sum() / total)
+        areas[i] = region.sum()
+    return centres, areas
+
+
+def _interpolate(centres: np.ndarray) -> np.ndarray:
+    """Frames without a centre take the linear interpolation of their neighbours' (needs one)."""
+    centres = centres.copy()
+    found = ~np.isnan(centres[:, 0])
+    index = np.arange(len(centres))
+    for axis in range(2):
+        centres[~found, axis] = np.interp(index[~found], index[found], centres[found, axis])
+    return centres
+
+
+def _velocity_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Best agreement of two (n, 2) / (m, 2) velocity sequences over every time offset that
+    overlaps them by at least half the shorter one: 2<a, b> / (|a|^2 + |b|^2), regularised by
+    the noise speed. 1 only for equal velocities (direction and speed), 0 for unrelated or still
+    against moving, -1 for the reverse motion."""
+    # A one-frame clip has no velocities: it shows no motion, like a still clip.
+    a, b = (v if len(v) else np.zeros((1, 2)) for v in (a, b))
+    n, m = len(a), len(b)
+    overlap = max(1, (min(n, m) + 1) // 2)
+    best = -1.0
+    for lag in range(-(m - overlap), n - overlap + 1):
+        x = a[max(lag, 0) : min(n, lag + m)]
+        y = b[max(-lag, 0) : max(-lag, 0) + len(x)]
+        floor = _NOISE_SPEED**2 * len(x)
+        best = max(best, float((2 * (x * y).sum() + floor) / ((x * x).sum() + (y * y).sum() + floor)))
+    return best
+
+
+def concept_motion_fidelity(references: Sequence[np.ndarray], generated: np.ndarray) -> float:
+    """Does `generated` move the way the reference clips of a motion concept do? In [-1, 1].
+
+    Each clip is reduced to the trajectory of its dominant moving object (`object_trajectory`):
+    a static-background model, so background texture, tracker clutter and the object's colour and
+    texture never enter, only where the object is. The trajectory becomes per-frame velocities in
+    frame sizes per frame, which drops the start position. `generated` is compared with each
+    reference at every time offset (overlapping by at least half the shorter clip), which drops
+    the phase of the motion within the clip and lets the clips differ in length; the agreement at
+    an offset is 2<a, b> / (|a|^2 + |b|^2) over the overlapping velocities, so it rewards the same
+    direction, path shape, turning sense and rhythm *and* the same speed (twice as fast scores
+    0.8, the reverse motion -1). The score is the mean over references of the best offset.
+
+    What it measures: the motion of one dominant object under a static camera. What it ignores:
+    appearance, start position, phase, resolution. Outside its model: camera motion, several
+    objects moving at once (the largest moving region wins), and an object that travels less than
+    about its own width over the whole clip (its background is then partly unseen, so its centre
+    is placed less precisely). Still or blank clips have zero velocity: two still clips agree
+    (1.0), a still clip against moving references scores near 0. Deterministic, weight-free, never
+    NaN. Validated against the shapes world's judge in benchmarks/RESULTS.md.
+    """
+    generated_velocity = np.diff(object_trajectory(generated), axis=0)
+    if not references:
+        raise ValueError("concept_motion_fidelity needs at least one reference clip")
+    scores = [
+        _velocity_similarity(np.diff(object_trajectory(reference), axis=0), generated_velocity)
+        for reference in references
+    ]
+    return float(np.clip(np.mean(scores), -1.0, 1.0))
+
+
 # --- CLIP metrics ------------------------------------------------------------------------------
 
 

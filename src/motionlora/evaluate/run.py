@@ -1,5 +1,8 @@
 """Evaluate a motion adapter: generate prompt × seed with the adapter and with the base model
-(same seeds), score every video, and aggregate with 95% confidence intervals.
+(same seeds), score every video, and aggregate with 95% confidence intervals — including the
+paired differences adapter − base over the same pairs (`motion_gain`, `text_alignment_delta`;
+`appearance_leakage` is one by construction), which the promotion gate reads. On the shapes world
+(every prompt a shapes-world caption) the shapes judge also reads every clip.
 
 Evaluation prompts should ask for appearances unlike the reference clips: the point of the method
 is the motion without the references' look, and only such prompts can show leakage.
@@ -8,17 +11,21 @@ is the motion without the references' look, and only such prompts can show leaka
 from __future__ import annotations
 
 import dataclasses
-import math
+import hashlib
+import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from motionlora import stats
 from motionlora.data.frames import resize_frames
 from motionlora.evaluate.clip import DEFAULT_CLIP, ClipScorer
 from motionlora.evaluate.metrics import (
     appearance_diversity,
     appearance_leakage,
+    concept_motion_fidelity,
     motion_fidelity,
     temporal_consistency,
     text_alignment,
@@ -28,6 +35,8 @@ from motionlora.models.loading import T2VModel
 
 # Per-video metrics, and whether higher is better (the report and the promotion gate read this).
 HIGHER_IS_BETTER = {
+    "concept_motion_fidelity": True,
+    "base_concept_motion_fidelity": True,
     "motion_fidelity": True,
     "base_motion_fidelity": True,
     "text_alignment": True,
@@ -35,15 +44,44 @@ HIGHER_IS_BETTER = {
     "temporal_consistency": True,
     "appearance_leakage": False,
 }
+# Paired differences, adapter − base on the same prompt × seed pair (appearance_leakage is one too).
+PAIRED = {
+    "motion_gain": ("concept_motion_fidelity", "base_concept_motion_fidelity"),
+    "text_alignment_delta": ("text_alignment", "base_text_alignment"),
+}
+# The shapes judge's per-clip readings (adapter; the base model's carry the prefix "base_"):
+# 1/0, or None where a leak is not defined (the prompt asked for the references' own value).
+JUDGE_LEAKS = ("color", "shape", "background")
+JUDGE_METRICS = ("judge_motion_correct", "judge_attributes_correct", *(f"judge_leak_{a}" for a in JUDGE_LEAKS))
+DIRECTION = {
+    **HIGHER_IS_BETTER,
+    "motion_gain": True,
+    "text_alignment_delta": True,
+    "appearance_diversity": True,
+    **{name: not name.startswith("judge_leak") for name in JUDGE_METRICS},
+    **{f"base_{name}": not name.startswith("judge_leak") for name in JUDGE_METRICS},
+}
 
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """The `evaluate` section of a recipe."""
+    """The `evaluate` section of a recipe.
+
+    The gate asks whether the 95% CI of the paired motion gain excludes 0, so the number of
+    prompt × seed pairs matters: with n pairs the interval's half-width is t(n−1)·sd/√n, and
+    t is 12.7 for 2 pairs, 3.18 for 4 and 2.36 for 8. Use at least 4 prompts × 2 seeds.
+    `judge`: run the shapes-world judge on every clip — "auto" when every prompt is a shapes-world
+    caption, "on" (fails if one is not), "off".
+    """
 
     prompts: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = (0, 1, 2)
+    seeds: tuple[int, ...] = (0, 1)
     clip_model: str = DEFAULT_CLIP
+    judge: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.judge not in ("auto", "on", "off"):
+            raise ValueError(f"evaluate.judge must be auto, on or off, got {self.judge!r}")
 
 
 @dataclass
@@ -61,14 +99,8 @@ class EvaluationResult:
 
 def mean_ci95(values: Sequence[float]) -> dict[str, float]:
     """Mean and a Student-t 95% confidence interval (the interval is the mean itself for n = 1)."""
-    from scipy.stats import t as student_t
-
-    data = np.asarray(values, dtype=np.float64)
-    mean = float(data.mean())
-    half = 0.0
-    if len(data) > 1:
-        half = float(student_t.ppf(0.975, len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data)))
-    return {"mean": mean, "ci95_low": mean - half, "ci95_high": mean + half, "n": int(len(data))}
+    mean, low, high, n = stats.mean_ci95(values)
+    return {"mean": mean, "ci95_low": low, "ci95_high": high, "n": n}
 
 
 def fit_references(references: Sequence[np.ndarray], frames: int, width: int, height: int) -> list[np.ndarray]:
@@ -82,6 +114,95 @@ def fit_references(references: Sequence[np.ndarray], frames: int, width: int, he
         index = np.linspace(0, len(clip) - 1, frames).round().astype(int)
         fitted.append(resize_frames(clip[index], width, height, crop="resize"))
     return fitted
+
+
+def resize_references(references: Sequence[np.ndarray], width: int, height: int) -> list[np.ndarray]:
+    """Reference clips resized to the generated size, every frame kept (concept motion fidelity
+    compares motions of any length)."""
+    return [resize_frames(clip, width, height, crop="resize") for clip in references]
+
+
+def clips_hash(clips: Sequence[np.ndarray]) -> str:
+    digest = hashlib.sha256()
+    for clip in clips:
+        digest.update(str(clip.shape).encode())
+        digest.update(np.ascontiguousarray(clip).tobytes())
+    return digest.hexdigest()
+
+
+def pair_context(model: T2VModel, sampling: SamplingConfig, references: Sequence[np.ndarray]) -> str:
+    """A hash of what makes one prompt × seed pair the same experiment across adapters: the base
+    model, the sampler settings of the base clip and the reference clips scored against."""
+    base = {k: v for k, v in dataclasses.asdict(sampling).items()
+            if k not in ("highway", "beta", "pli_tau", "lora_scale", "adapter", "decode_chunk")}
+    blob = json.dumps({"base_model": model.identity.to_dict(), "sampling": base, "references": clips_hash(references)},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class ShapesJudge:
+    """The shapes-world judge for one evaluation: what each prompt asks for, and the appearance
+    of the reference clips (the judge's majority reading over them)."""
+
+    def __init__(self, asked: Sequence[Any], reference_look: dict[str, str | None]) -> None:
+        self.asked, self.reference_look = list(asked), reference_look
+
+    @classmethod
+    def build(cls, prompts: Sequence[str], references: Sequence[np.ndarray], mode: str) -> ShapesJudge | None:
+        from motionlora.shapes.captions import parse_caption
+
+        if mode == "off":
+            return None
+        asked = [parse_caption(p) for p in prompts]
+        if any(spec is None for spec in asked):
+            if mode == "on":
+                bad = [p for p, spec in zip(prompts, asked) if spec is None]
+                raise ValueError(f"evaluate.judge=on but these prompts are not shapes-world captions: {bad}")
+            return None
+        return cls(asked, cls.read_look(references))
+
+    @staticmethod
+    def read_look(references: Sequence[np.ndarray]) -> dict[str, str | None]:
+        from motionlora.shapes.judge import NONE, judge_clip
+
+        readings = []
+        for clip in references:
+            side = max(clip.shape[1:3])
+            try:
+                readings.append(judge_clip(resize_frames(clip, side, side, crop="resize")))
+            except ValueError:
+                continue
+        look: dict[str, str | None] = {}
+        for attribute in JUDGE_LEAKS:
+            values = [getattr(r, attribute) for r in readings if getattr(r, attribute) != NONE]
+            look[attribute] = Counter(values).most_common(1)[0][0] if values else None
+        return look
+
+    def score(self, frames: np.ndarray, prompt_index: int, prefix: str = "") -> dict[str, float | None]:
+        from motionlora.shapes.judge import judge_clip
+
+        spec, judged = self.asked[prompt_index], judge_clip(frames)
+        row: dict[str, float | None] = {
+            "judge_motion_correct": float(judged.motion == spec.motion),
+            "judge_attributes_correct": float(all(getattr(judged, a) == getattr(spec, a) for a in JUDGE_LEAKS)),
+        }
+        for attribute in JUDGE_LEAKS:
+            theirs = self.reference_look.get(attribute)
+            asked_other = theirs is not None and getattr(spec, attribute) != theirs
+            row[f"judge_leak_{attribute}"] = float(getattr(judged, attribute) == theirs) if asked_other else None
+        return {prefix + k: v for k, v in row.items()}
+
+
+def aggregate_rows(per_video: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Mean and 95% CI of every metric over the pairs: the paired differences first (the gate's
+    evidence), then each per-video metric, then the judge's readings where they are defined."""
+    aggregate = {name: mean_ci95([row[mine] - row[theirs] for row in per_video]) for name, (mine, theirs) in PAIRED.items()}
+    aggregate.update({name: mean_ci95([row[name] for row in per_video]) for name in HIGHER_IS_BETTER})
+    for name in (*JUDGE_METRICS, *(f"base_{n}" for n in JUDGE_METRICS)):
+        values = [row[name] for row in per_video if row.get(name) is not None]
+        if values:
+            aggregate[name] = mean_ci95(values)
+    return aggregate
 
 
 def video_key(kind: str, prompt_index: int, seed: int) -> str:
@@ -104,32 +225,38 @@ def evaluate_adapter(
     if not references:
         raise ValueError("evaluation needs at least one reference clip")
     base_sampling = dataclasses.replace(sampling, adapter=False)
-    per_video, videos, fitted = [], {}, None
+    judge = ShapesJudge.build(config.prompts, references, config.judge)
+    per_video, videos, fitted, spatial = [], {}, None, None
     for p, prompt in enumerate(config.prompts):
         for seed in config.seeds:
             tuned = generate_video(model, prompt, sampling, seed=seed)
             base = generate_video(model, prompt, base_sampling, seed=seed)
             if fitted is None:
                 fitted = fit_references(references, len(tuned), tuned.shape[2], tuned.shape[1])
+                spatial = resize_references(references, tuned.shape[2], tuned.shape[1])
                 all_reference_frames = np.concatenate(fitted)
             videos[video_key("adapter", p, seed)] = tuned
             videos[video_key("base", p, seed)] = base
-            per_video.append(
-                {
-                    "prompt": prompt,
-                    "prompt_index": p,
-                    "seed": seed,
-                    "motion_fidelity": float(np.mean([motion_fidelity(r, tuned) for r in fitted])),
-                    "base_motion_fidelity": float(np.mean([motion_fidelity(r, base) for r in fitted])),
-                    "text_alignment": text_alignment(tuned, prompt, clip),
-                    "base_text_alignment": text_alignment(base, prompt, clip),
-                    "temporal_consistency": temporal_consistency(tuned, clip),
-                    "appearance_leakage": appearance_leakage(tuned, all_reference_frames, base, clip),
-                }
-            )
+            row = {
+                "prompt": prompt,
+                "prompt_index": p,
+                "seed": seed,
+                "concept_motion_fidelity": float(concept_motion_fidelity(spatial, tuned)),
+                "base_concept_motion_fidelity": float(concept_motion_fidelity(spatial, base)),
+                "motion_fidelity": float(np.mean([motion_fidelity(r, tuned) for r in fitted])),
+                "base_motion_fidelity": float(np.mean([motion_fidelity(r, base) for r in fitted])),
+                "text_alignment": text_alignment(tuned, prompt, clip),
+                "base_text_alignment": text_alignment(base, prompt, clip),
+                "temporal_consistency": temporal_consistency(tuned, clip),
+                "appearance_leakage": appearance_leakage(tuned, all_reference_frames, base, clip),
+            }
+            if judge is not None:
+                row.update(judge.score(tuned, p))
+                row.update(judge.score(base, p, prefix="base_"))
+            per_video.append(row)
             if on_video is not None:
                 on_video()
-    aggregate = {name: mean_ci95([row[name] for row in per_video]) for name in HIGHER_IS_BETTER}
+    aggregate = aggregate_rows(per_video)
     if len(config.prompts) > 1:
         per_seed = [
             appearance_diversity([videos[video_key("adapter", p, s)] for p in range(len(config.prompts))], clip)
@@ -143,5 +270,7 @@ def evaluate_adapter(
         "references": len(references),
         "sampling": dataclasses.asdict(sampling),
         "base_model": model.identity.to_dict(),
+        "pair_context": pair_context(model, sampling, references),
+        "judge": judge.reference_look if judge is not None else None,
     }
     return EvaluationResult(per_video=per_video, aggregate=aggregate, settings=settings, videos=videos)

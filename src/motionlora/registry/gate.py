@@ -1,37 +1,57 @@
 """The promotion gate: may a candidate version replace the champion?
 
-Two kinds of rule, both on aggregate evaluation means:
-* absolute floors — motion fidelity and text alignment must reach a minimum, so a broken adapter
-  never serves even when there is no champion to compare with;
-* no regression — the primary score (motion fidelity) may be below the current champion's by at
-  most `tolerance`, so evaluation noise does not block every retrain while a real regression does.
+Every rule reads the candidate's *paired* evaluation evidence (adapter against the base model on
+the same prompt × seed pairs), so a version that learned nothing cannot pass by luck of the seeds:
 
-A pure function of numbers: the registry code reads the numbers, this decides, and every check
-becomes a reason string so the decision can be stored and read by people.
+* motion learned — the lower bound of the Student-t 95% CI of `motion_gain` (concept motion
+  fidelity, adapter − base, over the pairs) must exceed `min_motion_gain`; one pair has no
+  interval and fails;
+* text still followed — the mean `text_alignment_delta` (adapter − base CLIP score) must be at
+  least `-text_alignment_tolerance`;
+* appearance not copied — the mean `appearance_leakage` (a paired difference too) must be at most
+  `max_appearance_leakage`;
+* no regression against the champion — when both were evaluated on the same prompt × seed pairs
+  under the same base model and sampling, a paired test: the 95% CI upper bound of candidate −
+  champion concept motion fidelity over the shared pairs must be >= `-tolerance` (not
+  significantly worse by more than the tolerance); otherwise the `motion_gain` means are compared
+  with the tolerance, and the reason says the pairs were not comparable.
+
+A pure function of numbers: the registry code reads the evidence, this decides, and every check
+becomes a sentence ("ok ..." or "FAIL ...") so the decision can be stored and read by people.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
-from typing import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping
 
-PRIMARY_METRIC = "motion_fidelity"
-TEXT_METRIC = "text_alignment"
+from motionlora.stats import mean_ci95
+
+MOTION_GAIN = "motion_gain"
+TEXT_DELTA = "text_alignment_delta"
+LEAKAGE = "appearance_leakage"
+PAIR_METRIC = "concept_motion_fidelity"
+# The metrics whose 95% CI the registry records on a version (the gate reads motion_gain's).
+CI_METRICS = (MOTION_GAIN, TEXT_DELTA, LEAKAGE, PAIR_METRIC)
+MIN_SHARED_PAIRS = 2
 
 
 @dataclass(frozen=True)
 class GateConfig:
     """The `gate` section of a recipe; pipeline parameters of the same names override it."""
 
-    min_motion_fidelity: float = 0.0
-    min_text_alignment: float = 0.0
+    min_motion_gain: float = 0.0
+    text_alignment_tolerance: float = 5.0
+    max_appearance_leakage: float = 5.0
     tolerance: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.tolerance >= 0:
             raise ValueError(f"gate tolerance must be >= 0, got {self.tolerance}")
+        if not self.text_alignment_tolerance >= 0:
+            raise ValueError(f"gate text_alignment_tolerance must be >= 0, got {self.text_alignment_tolerance}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -41,6 +61,22 @@ class GateConfig:
         from motionlora.config import config_from_dict
 
         return config_from_dict(cls, json.loads(text), "recorded gate settings")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the gate knows of one version: aggregate means, 95% CIs (low, high, n) of some metrics,
+    and the per-pair concept motion fidelity of its adapter clips with the context that makes
+    pairs comparable (base model and sampling settings)."""
+
+    means: Mapping[str, float] = field(default_factory=dict)
+    ci95: Mapping[str, tuple[float, float, int]] = field(default_factory=dict)
+    pairs: Mapping[str, float] | None = None
+    pair_context: str | None = None
+
+    @classmethod
+    def of(cls, value: Evidence | Mapping[str, float]) -> Evidence:
+        return value if isinstance(value, Evidence) else cls(means=dict(value))
 
 
 @dataclass(frozen=True)
@@ -60,40 +96,102 @@ class GateDecision:
         return "\n".join(self.reasons)
 
 
-def _value(metrics: Mapping[str, float], name: str) -> float | None:
-    value = metrics.get(name)
-    return float(value) if value is not None and math.isfinite(float(value)) else None
+def _finite(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
-def _floor(metrics: Mapping[str, float], name: str, floor: float) -> tuple[bool, str]:
-    value = _value(metrics, name)
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "FAIL"
+
+
+def _missing(name: str) -> tuple[bool, str]:
+    return False, (f"FAIL {name}: missing from the candidate's evaluation (a version evaluated before "
+                   f"{name} existed must be re-evaluated, or promoted with --force --reason)")
+
+
+def _motion_learned(candidate: Evidence, config: GateConfig) -> tuple[bool, str]:
+    ci = candidate.ci95.get(MOTION_GAIN)
+    mean = _finite(candidate.means.get(MOTION_GAIN))
+    if ci is None or mean is None or _finite(ci[0]) is None:
+        return _missing(f"{MOTION_GAIN} 95% CI")
+    low, high, n = float(ci[0]), float(ci[1]), int(ci[2])
+    if n < 2:
+        return False, (f"FAIL {MOTION_GAIN} {mean:.4f} from {n} prompt × seed pair: no confidence interval, "
+                       "so a learned motion cannot be shown (evaluate more pairs)")
+    ok = low > config.min_motion_gain
+    return ok, (f"{_mark(ok)} {MOTION_GAIN} {mean:.4f}, 95% CI [{low:.4f}, {high:.4f}] over {n} pairs: "
+                f"lower bound {low:.4f} {'>' if ok else '<='} min_motion_gain {config.min_motion_gain:.4f}")
+
+
+def _text_kept(candidate: Evidence, config: GateConfig) -> tuple[bool, str]:
+    value = _finite(candidate.means.get(TEXT_DELTA))
     if value is None:
-        return False, f"FAIL {name}: missing from the candidate's evaluation"
+        return _missing(TEXT_DELTA)
+    floor = -config.text_alignment_tolerance
     ok = value >= floor
-    return ok, f"{'ok' if ok else 'FAIL'} {name} {value:.4f} {'>=' if ok else '<'} floor {floor:.4f}"
+    return ok, f"{_mark(ok)} {TEXT_DELTA} {value:.4f} {'>=' if ok else '<'} -text_alignment_tolerance {floor:.4f}"
+
+
+def _leakage(candidate: Evidence, config: GateConfig) -> tuple[bool, str]:
+    value = _finite(candidate.means.get(LEAKAGE))
+    if value is None:
+        return _missing(LEAKAGE)
+    ok = value <= config.max_appearance_leakage
+    return ok, (f"{_mark(ok)} {LEAKAGE} {value:.4f} {'<=' if ok else '>'} "
+                f"max_appearance_leakage {config.max_appearance_leakage:.4f}")
+
+
+def _shared_pairs(candidate: Evidence, champion: Evidence) -> tuple[list[str], str | None]:
+    """The pairs both were evaluated on, or why they cannot be compared pair by pair."""
+    if not candidate.pairs:
+        return [], "the candidate has no per-pair scores recorded"
+    if not champion.pairs:
+        return [], "the champion has no per-pair scores recorded"
+    if candidate.pair_context != champion.pair_context:
+        return [], "they were evaluated with a different base model or sampling settings"
+    shared = sorted(set(candidate.pairs) & set(champion.pairs))
+    if len(shared) < MIN_SHARED_PAIRS:
+        return [], f"they share {len(shared)} prompt × seed pair(s), fewer than {MIN_SHARED_PAIRS}"
+    return shared, None
+
+
+def _no_regression(candidate: Evidence, champion: Evidence, config: GateConfig, who: str) -> tuple[bool, str]:
+    shared, why_not = _shared_pairs(candidate, champion)
+    if why_not is None:
+        diffs = [float(candidate.pairs[k]) - float(champion.pairs[k]) for k in shared]  # type: ignore[index]
+        mean, low, high, n = mean_ci95(diffs)
+        ok = high >= -config.tolerance
+        return ok, (f"{_mark(ok)} no regression against {who} (paired t-test on {n} shared prompt × seed pairs): "
+                    f"{PAIR_METRIC} candidate − champion {mean:.4f}, 95% CI [{low:.4f}, {high:.4f}], upper bound "
+                    f"{high:.4f} {'>=' if ok else '<'} -tolerance {-config.tolerance:.4f}")
+    mine, theirs = _finite(candidate.means.get(MOTION_GAIN)), _finite(champion.means.get(MOTION_GAIN))
+    if theirs is None:
+        return True, f"ok {who} has no {MOTION_GAIN} recorded (evaluated before it existed): nothing to compare with"
+    if mine is None:
+        return _missing(MOTION_GAIN)
+    bar = theirs - config.tolerance
+    ok = mine >= bar
+    return ok, (f"{_mark(ok)} no regression against {who} (not comparable pair by pair: {why_not}; "
+                f"compared {MOTION_GAIN} means): {mine:.4f} {'>=' if ok else '<'} {theirs:.4f} "
+                f"- tolerance {config.tolerance:.4f}")
 
 
 def check_gate(
-    candidate: Mapping[str, float],
-    champion: Mapping[str, float] | None,
+    candidate: Evidence | Mapping[str, float],
+    champion: Evidence | Mapping[str, float] | None,
     config: GateConfig,
     champion_version: str | None = None,
 ) -> GateDecision:
-    """Apply the floors, then the no-regression rule against `champion` (None: no champion yet)."""
-    checks = [
-        _floor(candidate, PRIMARY_METRIC, config.min_motion_fidelity),
-        _floor(candidate, TEXT_METRIC, config.min_text_alignment),
-    ]
+    """Apply the candidate's own rules, then the no-regression rule against `champion` (None: none yet)."""
+    mine = Evidence.of(candidate)
+    checks = [_motion_learned(mine, config), _text_kept(mine, config), _leakage(mine, config)]
     if champion is None:
         checks.append((True, "ok no champion yet: nothing to compare with"))
     else:
-        mine, theirs = _value(candidate, PRIMARY_METRIC), _value(champion, PRIMARY_METRIC)
         who = f"champion v{champion_version}" if champion_version else "the champion"
-        if theirs is None:
-            checks.append((True, f"ok {who} has no {PRIMARY_METRIC} recorded: nothing to compare with"))
-        elif mine is not None:
-            bar = theirs - config.tolerance
-            ok = mine >= bar
-            checks.append((ok, f"{'ok' if ok else 'FAIL'} {PRIMARY_METRIC} {mine:.4f} {'>=' if ok else '<'} "
-                               f"{who}'s {theirs:.4f} - tolerance {config.tolerance:.4f}"))
+        checks.append(_no_regression(mine, Evidence.of(champion), config, who))
     return GateDecision(all(ok for ok, _ in checks), tuple(reason for _, reason in checks), champion_version)

@@ -34,6 +34,13 @@ TAG_TRAIN_RUN = _TAG + "train_run_id"
 TAG_PREVIOUS_CHALLENGER = _TAG + "previous_challenger"
 # Aggregate evaluation means, one tag per metric: `motionlora.metric.motion_fidelity`.
 TAG_METRIC_PREFIX = _TAG + "metric."
+# What the gate needs beyond the means: the 95% CI of a metric, `motionlora.ci95.motion_gain` =
+# JSON [low, high, n]; the adapter's concept motion fidelity per prompt × seed pair (JSON
+# {"seed|prompt": score}); and the context that makes pairs comparable across versions (base model
+# weights and the sampling settings of the base clips).
+TAG_CI_PREFIX = _TAG + "ci95."
+TAG_PAIRS = _TAG + "pairs"
+TAG_PAIR_CONTEXT = _TAG + "pair_context"
 # The last gate evaluation of a version: "passed" or "failed", with its reasons.
 TAG_GATE = _TAG + "gate"
 TAG_GATE_REASONS = _TAG + "gate_reasons"

@@ -21,7 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from motionlora.registry.gate import GateConfig, GateDecision, check_gate
+from motionlora.registry.gate import Evidence, GateConfig, GateDecision, check_gate
 from motionlora.registry.lock import PromotionLock
 from motionlora.registry.names import (
     CHALLENGER,
@@ -32,7 +32,10 @@ from motionlora.registry.names import (
     TAG_GATE_COMPARED_TO,
     TAG_GATE_CONFIG,
     TAG_GATE_REASONS,
+    TAG_CI_PREFIX,
     TAG_METRIC_PREFIX,
+    TAG_PAIR_CONTEXT,
+    TAG_PAIRS,
     TAG_PIPELINE_STATUS,
     TAG_PREVIOUS_CHALLENGER,
     TAG_PROMOTED_AT,
@@ -111,6 +114,32 @@ def version_metrics(version: Any) -> dict[str, float]:
     return metrics
 
 
+def version_evidence(version: Any) -> Evidence:
+    """Everything the gate reads from a version's tags: means, 95% CIs and per-pair scores.
+
+    Versions registered before a tag existed simply lack it; the gate then says what is missing.
+    A tag that does not parse counts as missing.
+    """
+    import json
+
+    ci95 = {}
+    for key, value in version.tags.items():
+        if key.startswith(TAG_CI_PREFIX):
+            try:
+                low, high, n = json.loads(value)
+                ci95[key[len(TAG_CI_PREFIX):]] = (float(low), float(high), int(n))
+            except (ValueError, TypeError):
+                continue
+    pairs = None
+    raw = version.tags.get(TAG_PAIRS)
+    if raw:
+        try:
+            pairs = {str(k): float(v) for k, v in json.loads(raw).items()}
+        except (ValueError, TypeError, AttributeError):
+            pairs = None
+    return Evidence(means=version_metrics(version), ci95=ci95, pairs=pairs, pair_context=version.tags.get(TAG_PAIR_CONTEXT))
+
+
 class _Undo:
     """Alias and tag writes that are put back, newest first, if the block raises."""
 
@@ -173,8 +202,8 @@ class _Undo:
 def assess(client: Any, model: str, version: str, gate: GateConfig, champion: str | None) -> GateDecision:
     """Gate `version` against `champion` and record the decision in the version's tags."""
     candidate = client.get_model_version(model, version)
-    reference = version_metrics(client.get_model_version(model, champion)) if champion else None
-    decision = check_gate(version_metrics(candidate), reference, gate, champion)
+    reference = version_evidence(client.get_model_version(model, champion)) if champion else None
+    decision = check_gate(version_evidence(candidate), reference, gate, champion)
     for key, value in {TAG_GATE: decision.verdict, TAG_GATE_REASONS: decision.describe(),
                        TAG_GATE_COMPARED_TO: champion or "none", TAG_GATE_CONFIG: gate.to_json()}.items():
         client.set_model_version_tag(model, version, key, value)
@@ -184,7 +213,12 @@ def assess(client: Any, model: str, version: str, gate: GateConfig, champion: st
 def recorded_gate(client: Any, model: str, version: str) -> GateConfig | None:
     """The gate settings `version` was last assessed with (its pipeline's), so people apply the same rules."""
     raw = client.get_model_version(model, version).tags.get(TAG_GATE_CONFIG)
-    return GateConfig.from_json(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        return GateConfig.from_json(raw)
+    except ValueError:  # recorded by an older gate with other settings: the caller falls back to today's
+        return None
 
 
 def _check_candidate(client: Any, model: str, version: str) -> None:

@@ -2,7 +2,7 @@
 
 One call does what the pipeline's register step needs: log the adapter as an MLflow model (in a
 `register` run nested under the pipeline's parent run), create the version with its provenance and
-evaluation means as tags, point `challenger` at it, and gate it against the current champion. The
+evaluation means, the gated metrics' 95% CIs and per-pair scores as tags, point `challenger` at it, and gate it against the current champion. The
 gate's answer decides whether the pipeline tries `promote`, which gates again under the lock.
 
 If anything after creating the version fails, the version is deleted again: a registration is
@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from motionlora.registry.gate import GateConfig, GateDecision
+from motionlora.registry.gate import CI_METRICS, PAIR_METRIC, GateConfig, GateDecision
 from motionlora.registry.names import (
     TAG_BASE_MODEL,
     TAG_BASE_WEIGHTS,
+    TAG_CI_PREFIX,
     TAG_CONCEPT,
     TAG_DATASET_COMMIT,
     TAG_DATASET_HASH,
@@ -27,6 +28,8 @@ from motionlora.registry.names import (
     TAG_GIT_COMMIT,
     TAG_HIGHWAY,
     TAG_METRIC_PREFIX,
+    TAG_PAIR_CONTEXT,
+    TAG_PAIRS,
     TAG_PIPELINE_RUN,
     TAG_PRESET,
     TAG_TRAIN_RUN,
@@ -56,8 +59,8 @@ class Registration:
         return "\n".join(lines) + "\n"
 
 
-def read_metrics(evaluation_dir: str | Path) -> tuple[dict[str, float], dict[str, Any]]:
-    """Aggregate means and settings from `motionlora evaluate`'s metrics.json."""
+def read_evaluation(evaluation_dir: str | Path) -> dict[str, Any]:
+    """`motionlora evaluate`'s metrics.json (settings, aggregate, per_video)."""
     path = Path(evaluation_dir) / METRICS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist: run `motionlora evaluate --out {evaluation_dir}` first")
@@ -65,7 +68,35 @@ def read_metrics(evaluation_dir: str | Path) -> tuple[dict[str, float], dict[str
     aggregate = data.get("aggregate")
     if not isinstance(aggregate, dict) or not aggregate:
         raise ValueError(f"{path}: no aggregate metrics")
-    return {name: float(stats["mean"]) for name, stats in aggregate.items()}, data.get("settings", {})
+    return data
+
+
+def read_metrics(evaluation_dir: str | Path) -> tuple[dict[str, float], dict[str, Any]]:
+    """Aggregate means and settings from `motionlora evaluate`'s metrics.json."""
+    data = read_evaluation(evaluation_dir)
+    return {name: float(stats["mean"]) for name, stats in data["aggregate"].items()}, data.get("settings", {})
+
+
+def pair_key(prompt: str, seed: int) -> str:
+    """How a prompt × seed pair is named across versions: the same text and seed is the same pair."""
+    return f"{int(seed)}|{prompt}"
+
+
+def gate_tags(evaluation: Mapping[str, Any]) -> dict[str, str]:
+    """What the gate reads later, from an evaluation: the 95% CI of the gated metrics, the adapter's
+    concept motion fidelity per prompt × seed pair, and the context that makes pairs comparable."""
+    aggregate = evaluation.get("aggregate", {})
+    tags = {f"{TAG_CI_PREFIX}{name}": json.dumps([float(aggregate[name]["ci95_low"]), float(aggregate[name]["ci95_high"]),
+                                                  int(aggregate[name]["n"])])
+            for name in CI_METRICS if name in aggregate}
+    rows = [row for row in evaluation.get("per_video", []) if row.get(PAIR_METRIC) is not None]
+    if rows:
+        tags[TAG_PAIRS] = json.dumps({pair_key(r["prompt"], r["seed"]): round(float(r[PAIR_METRIC]), 6) for r in rows},
+                                     sort_keys=True)
+    context = evaluation.get("settings", {}).get("pair_context")
+    if context:
+        tags[TAG_PAIR_CONTEXT] = str(context)
+    return tags
 
 
 def dataset_provenance(ingest_dir: str | Path) -> dict[str, str]:
@@ -81,7 +112,7 @@ def dataset_provenance(ingest_dir: str | Path) -> dict[str, str]:
 
 
 def version_tags(adapter_dir: Path, concept: str, pipeline_run_id: str, ingest_dir: Path,
-                 metrics: Mapping[str, float]) -> dict[str, str]:
+                 metrics: Mapping[str, float], evaluation: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Provenance and evaluation tags for a new version."""
     from motionlora.motion.adapter import MotionAdapterInfo
     from motionlora.train.tracking import git_commit
@@ -101,6 +132,8 @@ def version_tags(adapter_dir: Path, concept: str, pipeline_run_id: str, ingest_d
         **dataset_provenance(ingest_dir),
     }
     tags.update({f"{TAG_METRIC_PREFIX}{name}": f"{value:.6g}" for name, value in metrics.items()})
+    if evaluation is not None:
+        tags.update(gate_tags(evaluation))
     return tags
 
 
@@ -131,8 +164,10 @@ def register_adapter(
     from motionlora.train.tracking import start_run
 
     adapter_dir, name = Path(adapter_dir), model_name(concept)
-    metrics, settings = read_metrics(evaluation_dir)
-    tags = version_tags(adapter_dir, concept, pipeline_run_id, Path(ingest_dir), metrics)
+    evaluation = read_evaluation(evaluation_dir)
+    metrics = {name: float(stats["mean"]) for name, stats in evaluation["aggregate"].items()}
+    settings = evaluation.get("settings", {})
+    tags = version_tags(adapter_dir, concept, pipeline_run_id, Path(ingest_dir), metrics, evaluation)
     with start_run(tracking_uri, None, "register", parent_run_id) as run:
         logged = log_motion_model(adapter_dir, base_model, settings.get("sampling", {}))
         client = mlflow.MlflowClient(run.tracking_uri)
