@@ -71,10 +71,9 @@ def read_evaluation(evaluation_dir: str | Path) -> dict[str, Any]:
     return data
 
 
-def read_metrics(evaluation_dir: str | Path) -> tuple[dict[str, float], dict[str, Any]]:
-    """Aggregate means and settings from `motionlora evaluate`'s metrics.json."""
-    data = read_evaluation(evaluation_dir)
-    return {name: float(stats["mean"]) for name, stats in data["aggregate"].items()}, data.get("settings", {})
+def evaluation_means(evaluation: Mapping[str, Any]) -> dict[str, float]:
+    """The aggregate means of an evaluation (the version's `motionlora.metric.*` tags)."""
+    return {name: float(stats["mean"]) for name, stats in evaluation["aggregate"].items()}
 
 
 def pair_key(prompt: str, seed: int) -> str:
@@ -165,7 +164,7 @@ def register_adapter(
 
     adapter_dir, name = Path(adapter_dir), model_name(concept)
     evaluation = read_evaluation(evaluation_dir)
-    metrics = {name: float(stats["mean"]) for name, stats in evaluation["aggregate"].items()}
+    metrics = evaluation_means(evaluation)
     settings = evaluation.get("settings", {})
     tags = version_tags(adapter_dir, concept, pipeline_run_id, Path(ingest_dir), metrics, evaluation)
     with start_run(tracking_uri, None, "register", parent_run_id) as run:
