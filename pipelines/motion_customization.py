@@ -2,7 +2,7 @@
 inside an exit handler (finish-run) that closes the MLflow parent run either way — FAILED, with the
 failed step and its cause, and the run's registrations withdrawn, if any step failed.
 
-Parameter defaults are the embedded local run (`make run`): the DVC sample concept `zigzag`, the
+Parameter defaults are the embedded local run (`make run`): the DVC sample concept `bounce`, the
 shapes-world base model and CLIP shipped in `models/`, small settings. A cluster run passes its own (see README "Pipeline").
 """
 
@@ -21,10 +21,10 @@ from pipelines import placement
 PIPELINE_NAME = "motion-customization"
 # Other appearances than the references' (colour, shape and background all differ); as configs/shapes.yaml.
 EVAL_PROMPTS = [
-    "a magenta circle moving in a zigzag on a black background",
-    "a red square moving in a zigzag on a black background",
-    "a magenta square moving in a zigzag on a gray background",
-    "a blue square moving in a zigzag on a white background",
+    "a magenta square bouncing on a black background",
+    "a red triangle bouncing on a black background",
+    "a magenta triangle bouncing on a gray background",
+    "a green triangle bouncing on a white background",
 ]
 
 
@@ -44,10 +44,10 @@ def _place_on_gpu_nodes(task: dsl.PipelineTask) -> None:
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Customize the motion of a T2V model from reference clips (TAP + AH)")
 def motion_customization(
-    source: str = "data/zigzag",
+    source: str = "data/bounce",
     dvc_repo: str = ".",
     dvc_rev: str = "",
-    concept: str = "zigzag",
+    concept: str = "bounce",
     min_clips: int = 1,
     base_model: str = "models/shapes",
     recipe: str = "configs/shapes.yaml",

@@ -134,6 +134,19 @@ def test_paired_aggregates_are_differences_over_the_same_pairs():
     assert list(aggregate)[:2] == ["motion_gain", "text_alignment_delta"]
 
 
+def test_the_judges_readings_get_a_wilson_interval_inside_0_and_1():
+    row = {"concept_motion_fidelity": 0.5, "base_concept_motion_fidelity": 0.1, "text_alignment": 60.0, "base_text_alignment": 60.0,
+           "motion_fidelity": 0.0, "base_motion_fidelity": 0.0, "temporal_consistency": 0.0, "appearance_leakage": 0.0}
+    rows = [{**row, "judge_motion_correct": float(i < 6), "base_judge_motion_correct": 0.0} for i in range(8)]
+    aggregate = aggregate_rows(rows)
+    # 6 of 8 right: Wilson 95% [0.4093, 0.9285] (a Student-t interval gives [0.36, 1.14])
+    right = aggregate["judge_motion_correct"]
+    assert right["mean"] == 0.75 and right["n"] == 8
+    assert right["ci95_low"] == pytest.approx(0.409275, abs=1e-5) and right["ci95_high"] == pytest.approx(0.928521, abs=1e-5)
+    # none right is still uncertain: 0 of 8 leaves up to 0.3244
+    assert aggregate["base_judge_motion_correct"] == {"mean": 0.0, "ci95_low": 0.0, "ci95_high": pytest.approx(0.324408, abs=1e-5), "n": 8}
+
+
 def test_captions_parse_back_into_what_they_ask_for():
     spec = ClipSpec(shape="circle", color="red", background="black", motion="zigzag")
     assert parse_caption(caption(spec)) == spec

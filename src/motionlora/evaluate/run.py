@@ -103,6 +103,12 @@ def mean_ci95(values: Sequence[float]) -> dict[str, float]:
     return {"mean": mean, "ci95_low": low, "ci95_high": high, "n": n}
 
 
+def proportion_ci95(values: Sequence[float]) -> dict[str, float]:
+    """Fraction of yes readings and its Wilson 95% interval (the judge's right/wrong, leaked/not)."""
+    mean, low, high, n = stats.proportion_ci95(values)
+    return {"mean": mean, "ci95_low": low, "ci95_high": high, "n": n}
+
+
 def fit_references(references: Sequence[np.ndarray], frames: int, width: int, height: int) -> list[np.ndarray]:
     """Reference clips resampled in time to `frames` frames and resized to the generated size.
 
@@ -201,7 +207,7 @@ def aggregate_rows(per_video: Sequence[dict[str, Any]]) -> dict[str, dict[str, f
     for name in (*JUDGE_METRICS, *(f"base_{n}" for n in JUDGE_METRICS)):
         values = [row[name] for row in per_video if row.get(name) is not None]
         if values:
-            aggregate[name] = mean_ci95(values)
+            aggregate[name] = proportion_ci95(values)
     return aggregate
 
 
