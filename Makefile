@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data test run ui bench image lock clean
+.PHONY: setup data test run ui bench bench-gpu image lock clean
 
 setup: $(VENV)/.installed
 
@@ -51,6 +51,10 @@ bench: setup
 	$(PY) benchmarks/zeroscope_memory.py --record
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/decode_throughput.py
+
+# GPU benchmarks at the published model sizes, random weights (sized for under 10 min on one H200); without CUDA: one line, exit 0.
+bench-gpu: setup
+	$(PY) benchmarks/gpu.py
 
 # One image for every component (needs a Docker engine): make image IMAGE=registry.example.com/motionlora:TAG
 IMAGE ?= motionlora:dev

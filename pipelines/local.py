@@ -14,7 +14,6 @@ from typing import Any, Mapping
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUTS = ROOT / "outputs"
 PIPELINE_ROOT = OUTPUTS / "kfp"
-ARTIFACTS = ROOT / "mlartifacts"
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -36,17 +35,6 @@ def local_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
         args["tracking_uri"] = "sqlite:///" + str(ROOT / uri.removeprefix("sqlite:///"))
     return args
-
-
-def _prepare_experiment(tracking_uri: str, experiment: str) -> None:
-    """With the local SQLite store, create the experiment with its artifacts under mlartifacts/ (if it
-    is new), where `make ui` finds them; a tracking server decides where its artifacts go itself."""
-    import mlflow
-
-    from motionlora.registry.pipeline_run import experiment_id
-
-    if tracking_uri.startswith("sqlite:"):
-        experiment_id(mlflow.MlflowClient(tracking_uri), experiment, (ARTIFACTS / experiment).as_uri())
 
 
 def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipeline_root: Path) -> str:
@@ -94,7 +82,6 @@ def run_local(arguments: Mapping[str, Any], pipeline_root: Path = PIPELINE_ROOT)
 
     merged = {**pipeline_parameters(), **arguments}
     args = local_arguments(merged)
-    _prepare_experiment(args["tracking_uri"], args["experiment"])
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     started = time.time()
     with warnings.catch_warnings():

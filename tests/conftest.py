@@ -9,6 +9,11 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One intra-op thread for this process and every subprocess it starts (kfp.local steps, torchrun
+# ranks, CLIs): the tests check numbers, not speed, their models are tiny, and on a two-core
+# machine shared with another process a two-thread OpenMP pool spends most of its time waiting for
+# a core (a tiny-model training step took 10-14 s instead of 0.5 s). Set before torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
@@ -56,15 +61,3 @@ def preprocessed_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
     ingest(LocalSource(src), root / "ingested", IngestSettings(prompt="a white square slides right"), progress=False)
     preprocess(root / "ingested", tiny_model_dir, root / "pre", PreprocessSettings(frames=4, width=32, height=32), progress=False)
     return root / "pre"
-
-
-@pytest.fixture(scope="module")
-def one_torch_thread():
-    """One intra-op thread for the module: numeric tests, not speed, and on a busy two-core machine
-    a two-thread OpenMP pool spends most of its time waiting for a core (about 10x slower)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -23,11 +23,6 @@ SMALL = ["rank=4", "steps=3", "batch_size=2", "checkpoint_every=2", "highway_sco
 OFF = TrackingOptions(enabled=False)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread(one_torch_thread):
-    """Every test here runs on one torch thread (see the shared fixture)."""
-
-
 def _config(*overrides: str) -> TrainConfig:
     return load_config(TrainConfig, None, "train", [*SMALL, *overrides])
 

@@ -17,11 +17,6 @@ from motionlora.train.step import MicroBatch, Trainer, add_training_adapters, pr
 CPU = DistContext(0, 1, 0, torch.device("cpu"))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread(one_torch_thread):
-    """Every test here runs on one torch thread (see the shared fixture)."""
-
-
 def _trainer(model_dir, **settings) -> Trainer:
     config = TrainConfig(**{"rank": 4, "learning_rate": 0.002, "spatial_learning_rate": 0.002, **settings})
     model = load_t2v_model(model_dir, parts=("unet", "scheduler"))

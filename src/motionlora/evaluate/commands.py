@@ -22,7 +22,7 @@ from motionlora.generate_commands import sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
-from motionlora.train.tracking import start_run
+from motionlora.tracking import start_run
 
 METRICS_FILE = "metrics.json"
 REPORT_FILE = "report.html"

@@ -30,7 +30,7 @@ def _actor() -> str:
 def _client(args: argparse.Namespace) -> Any:
     import mlflow
 
-    from motionlora.train.tracking import resolve_tracking_uri
+    from motionlora.tracking import resolve_tracking_uri
 
     return mlflow.MlflowClient(resolve_tracking_uri(args.tracking_uri))
 

@@ -36,10 +36,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from motionlora.registry.names import LOCK_SUFFIX
+from mlflow.exceptions import MlflowException
 
-ALREADY_EXISTS = "RESOURCE_ALREADY_EXISTS"
-DOES_NOT_EXIST = "RESOURCE_DOES_NOT_EXIST"
+from motionlora.registry.names import LOCK_SUFFIX
+from motionlora.tracking.errors import already_exists, does_not_exist
+
 TAG_TOKEN = "motionlora.lock.token"
 TAG_HOLDER = "motionlora.lock.holder"
 TAG_EXPIRES = "motionlora.lock.expires_at"
@@ -56,10 +57,6 @@ class LockLostError(RuntimeError):
 
 def _holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _error_code(err: Exception) -> str | None:
-    return getattr(err, "error_code", None)
 
 
 @dataclass
@@ -92,8 +89,8 @@ class PromotionLock:
         """The lock's tags, or None when nobody holds it."""
         try:
             return dict(self.client.get_registered_model(self.name).tags)
-        except Exception as err:  # MlflowException; RestException over HTTP
-            if _error_code(err) == DOES_NOT_EXIST:
+        except MlflowException as err:
+            if does_not_exist(err):
                 return None
             raise
 
@@ -106,10 +103,10 @@ class PromotionLock:
                 tags={TAG_TOKEN: self.token, TAG_HOLDER: self.holder, TAG_EXPIRES: f"{expires:.3f}"},
                 description=f"promotion lock of {self.model}, held by {self.holder}; deleted on release",
             )
-        except Exception as err:
+        except MlflowException as err:
             # The SQL store answers a lost race with "not found" when the holder released the lock
             # between our insert and its look-up of the existing row: taken either way, try again.
-            if _error_code(err) in (ALREADY_EXISTS, DOES_NOT_EXIST):
+            if already_exists(err) or does_not_exist(err):
                 return False
             raise
         self._expires_at = expires

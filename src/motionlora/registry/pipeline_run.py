@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 from motionlora.registry.names import TAG_PIPELINE_RUN, TAG_PIPELINE_STATUS, is_lock_model
-from motionlora.train.tracking import DEFAULT_EXPERIMENT, flatten_params, resolve_tracking_uri
+from motionlora.tracking import DEFAULT_EXPERIMENT, ensure_experiment, flatten_params, resolve_tracking_uri
 
 TAG_KIND = "motionlora.kind"
 KIND_PIPELINE = "pipeline"
@@ -28,20 +28,6 @@ def _client(tracking_uri: str | None) -> Any:
     import mlflow
 
     return mlflow.MlflowClient(resolve_tracking_uri(tracking_uri))
-
-
-def experiment_id(client: Any, name: str | None, artifact_location: str | None = None) -> str:
-    """The id of experiment `name` (default: motionlora), created (with `artifact_location`) if missing."""
-    name = name or DEFAULT_EXPERIMENT
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location)
-    except Exception as err:  # created by someone else in between
-        if getattr(err, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
-            raise
-        return client.get_experiment_by_name(name).experiment_id
 
 
 def find_pipeline_run(client: Any, experiment: str | None, pipeline_run_id: str) -> Any | None:
@@ -65,7 +51,7 @@ def open_pipeline_run(
     if existing is not None:
         return existing.info.run_id
     run = client.create_run(
-        experiment_id(client, experiment),
+        ensure_experiment(resolve_tracking_uri(tracking_uri), experiment),
         run_name=f"{concept}-pipeline-{pipeline_run_id[:12]}",
         tags={TAG_PIPELINE_RUN: pipeline_run_id, TAG_KIND: KIND_PIPELINE, "motionlora.concept": concept},
     )

@@ -21,6 +21,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from mlflow.exceptions import MlflowException
+
 from motionlora.registry.gate import Evidence, GateConfig, GateDecision, check_gate
 from motionlora.registry.lock import PromotionLock
 from motionlora.registry.names import (
@@ -45,16 +47,13 @@ from motionlora.registry.names import (
     TAG_REPLACED,
     TAG_ROLLED_BACK,
 )
+from motionlora.tracking.errors import does_not_exist
 
 FAILED = "FAILED"
 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _missing(err: Exception) -> bool:
-    return getattr(err, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 @dataclass(frozen=True)
@@ -193,8 +192,8 @@ class _Undo:
                 return
             try:
                 self.client.delete_model_version_tag(self.model, version, key)
-            except Exception as err:
-                if not _missing(err):
+            except MlflowException as err:
+                if not does_not_exist(err):
                     raise
         return restore
 
@@ -323,8 +322,8 @@ def withdraw(client: Any, model: str, version: str, lock_timeout_s: float = 120.
 def _exists(client: Any, model: str, version: str) -> bool:
     try:
         client.get_model_version(model, version)
-    except Exception as err:
-        if _missing(err):
+    except MlflowException as err:
+        if does_not_exist(err):
             return False
         raise
     return True

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from mlflow.exceptions import MlflowException
+
 from motionlora.registry.gate import CI_METRICS, PAIR_METRIC, GateConfig, GateDecision
 from motionlora.registry.names import (
     TAG_BASE_MODEL,
@@ -37,6 +39,7 @@ from motionlora.registry.names import (
 )
 from motionlora.registry.pipeline_run import record_decision
 from motionlora.registry.promotion import AliasState, assess, set_challenger
+from motionlora.tracking.errors import already_exists
 
 METRICS_FILE = "metrics.json"
 
@@ -114,7 +117,7 @@ def version_tags(adapter_dir: Path, concept: str, pipeline_run_id: str, ingest_d
                  metrics: Mapping[str, float], evaluation: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Provenance and evaluation tags for a new version."""
     from motionlora.motion.adapter import MotionAdapterInfo
-    from motionlora.train.tracking import git_commit
+    from motionlora.tracking import git_commit
 
     info = MotionAdapterInfo.read(adapter_dir)
     train = info.extra.get("train", {})
@@ -140,8 +143,8 @@ def _ensure_model(client: Any, name: str, concept: str) -> None:
     try:
         client.create_registered_model(name, tags={TAG_CONCEPT: concept},
                                        description=f"motion adapters for the concept {concept!r} (motionlora)")
-    except Exception as err:
-        if getattr(err, "error_code", None) != "RESOURCE_ALREADY_EXISTS":
+    except MlflowException as err:
+        if not already_exists(err):
             raise
 
 
@@ -160,7 +163,7 @@ def register_adapter(
     import mlflow
 
     from motionlora.registry.model import log_motion_model
-    from motionlora.train.tracking import start_run
+    from motionlora.tracking import start_run
 
     adapter_dir, name = Path(adapter_dir), model_name(concept)
     evaluation = read_evaluation(evaluation_dir)

@@ -31,6 +31,7 @@ from motionlora.motion.adapter import save_motion_adapter
 from motionlora.motion.lora import set_lora_enabled
 from motionlora.motion.spatial import discard_spatial_lora
 from motionlora.motion.tap import MOTION_ADAPTER
+from motionlora.tracking import NullRun, git_commit, resolve_tracking_uri, start_run
 from motionlora.train import checkpoint as ckpt
 from motionlora.train.config import TrainConfig, incompatible_changes
 from motionlora.train.distributed import (
@@ -46,8 +47,8 @@ from motionlora.train.distributed import (
     shutdown,
 )
 from motionlora.train.losses import training_scheduler
+from motionlora.train.memory import peak_memory_mb
 from motionlora.train.step import MicroBatch, Trainer, add_training_adapters, micro_batch, precision_dtype
-from motionlora.train.tracking import NullRun, git_commit, peak_memory_mb, resolve_tracking_uri, start_run
 from motionlora.train.validation import Validator
 
 log = logging.getLogger("motionlora.train")

@@ -17,8 +17,8 @@ from motionlora.data.preprocess import PreprocessedDataset
 from motionlora.models.loading import T2VModel, load_t2v_model
 from motionlora.motion.lora import set_lora_enabled
 from motionlora.motion.spatial import SPATIAL_ADAPTER
+from motionlora.tracking import NullRun
 from motionlora.train.config import TrainConfig
-from motionlora.train.tracking import NullRun
 
 log = logging.getLogger("motionlora.train")
 

@@ -1,6 +1,7 @@
-"""MLflow helpers: where to track, a run (nested under a parent when asked), and what to record.
+"""MLflow runs: where to track, a run (nested under a parent when asked), and what to record.
 
-Generic on purpose: training uses them, and evaluation can open its runs the same way. Callers that
+Used by train, evaluate and the registry alike, and light on purpose (no torch import) so the
+pipeline's bookkeeping steps start fast. Callers that
 must not track (ranks other than 0, `--no-tracking`) get a `NullRun` with the same methods, so the
 training loop never branches on whether it is tracked.
 """
@@ -9,14 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import resource
 import subprocess
-import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
-
-import torch
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "motionlora"
@@ -27,6 +24,38 @@ _MAX_PARAM_LENGTH = 6000
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """`uri` if given, else `MLFLOW_TRACKING_URI`, else a local SQLite store (`sqlite:///mlflow.db`)."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
+    """Where a new experiment keeps its artifacts: beside a local SQLite store, in
+    `mlartifacts/<experiment>/` next to the database file (where `mlflow ui` run there finds them),
+    instead of MLflow's default `./mlruns` under whatever folder the process happened to start in.
+    None for a tracking server, which decides itself."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
+    return (database.parent / "mlartifacts" / experiment).as_uri()
+
+
+def ensure_experiment(tracking_uri: str, name: str | None = None, artifact_location: str | None = None) -> str:
+    """The id of experiment `name` (default: motionlora), created if missing with `artifact_location`
+    (default: `default_artifact_location`); safe when another process creates it at the same time."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from motionlora.tracking.errors import already_exists
+
+    client = mlflow.MlflowClient(tracking_uri)
+    name = name or DEFAULT_EXPERIMENT
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    try:
+        return client.create_experiment(name, artifact_location=artifact_location or default_artifact_location(tracking_uri, name))
+    except MlflowException as err:
+        if not already_exists(err):
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def flatten_params(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -51,14 +80,6 @@ def git_commit(path: str | Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak memory so far: allocated GPU memory on CUDA, the process's peak RSS on the CPU."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
 class NullRun:
@@ -148,7 +169,7 @@ def start_run(
             run_tags[PARENT_TAG] = parent_run_id
             experiment_id = parent.info.experiment_id
         if experiment is not None or experiment_id is None:
-            experiment_id = mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT).experiment_id
+            experiment_id = ensure_experiment(uri, experiment)
     with mlflow.start_run(
         run_id=run_id, experiment_id=experiment_id, run_name=run_name, tags=run_tags or None,
         log_system_metrics=log_system_metrics,

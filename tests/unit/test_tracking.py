@@ -1,0 +1,50 @@
+"""The MLflow layer: where a local store's artifacts go, experiments created once, error codes read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.exceptions import MlflowException
+
+from motionlora.tracking import default_artifact_location, ensure_experiment, start_run
+from motionlora.tracking.errors import already_exists, does_not_exist
+
+
+def test_a_local_store_keeps_its_artifacts_beside_the_database(tmp_path, monkeypatch):
+    store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
+    store.mkdir(), elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # MLflow's own default would be ./mlruns here
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    (tmp_path / "note.txt").write_text("hello")
+    with start_run(uri, experiment="exp", log_system_metrics=False) as run:
+        run.log_artifact(tmp_path / "note.txt")
+    artifact_root = Path(mlflow.MlflowClient(uri).get_experiment_by_name("exp").artifact_location.removeprefix("file://"))
+    assert artifact_root == store / "mlartifacts" / "exp"
+    assert [p.name for p in artifact_root.rglob("note.txt")] == ["note.txt"]
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_tracking_server_chooses_its_own_artifact_location():
+    assert default_artifact_location("http://mlflow:5000", "exp") is None
+
+
+def test_an_experiment_is_created_once(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    first = ensure_experiment(uri, "exp")
+    assert ensure_experiment(uri, "exp") == first
+    assert ensure_experiment(uri, "other", (tmp_path / "custom").as_uri()) != first
+    assert mlflow.MlflowClient(uri).get_experiment_by_name("other").artifact_location == (tmp_path / "custom").as_uri()
+
+
+def test_error_codes_say_what_happened(tmp_path):
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.create_registered_model("m")
+    with pytest.raises(MlflowException) as twice:
+        client.create_registered_model("m")
+    with pytest.raises(MlflowException) as missing:
+        client.get_registered_model("nope")
+    assert already_exists(twice.value) and not does_not_exist(twice.value)
+    assert does_not_exist(missing.value) and not already_exists(missing.value)
+    assert not already_exists(ValueError("RESOURCE_ALREADY_EXISTS"))
