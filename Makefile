@@ -46,7 +46,7 @@ bench: setup
 	$(PY) benchmarks/train_vs_reference.py --model outputs/models/tiny --steps 10 --rounds 2
 	$(PY) benchmarks/sample_speed.py
 	$(PY) benchmarks/train_vs_reference.py --record
-	$(PY) benchmarks/sample_speed.py --model models/shapes --guidance 1.0 --steps 20
+	$(PY) benchmarks/sample_speed.py --model models/shapes --guidance 1.0 --steps 20 --compile
 	$(PY) benchmarks/ddp_scaling.py --record
 	$(PY) benchmarks/zeroscope_memory.py --record
 	$(PY) benchmarks/train_speed.py

@@ -30,6 +30,7 @@ _FLAG_FIELDS = {
     "guidance": "guidance_scale",
     "frames": "frames",
     "scheduler": "scheduler",
+    "compile": "compile",
     "negative_prompt": "negative_prompt",
     "highway": "highway",
     "beta": "beta",
@@ -79,6 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, help="frames to generate (default 16)")
     p.add_argument("--size", type=parse_size, help="WxH (default: the model's native size)")
     p.add_argument("--scheduler", choices=sorted(SCHEDULERS), help="sampler (default ddim)")
+    p.add_argument("--compile", action="store_const", const=True,
+                   help="torch.compile the UNet first: faster per video after a one-off compile (for many videos)")
     p.add_argument("--config", help="YAML recipe whose `sampling` section sets the defaults (e.g. configs/tiny.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a `sampling` setting")
     p.add_argument("--fps", type=float, default=8.0)

@@ -9,9 +9,10 @@ import pytest
 import torch
 from helpers import randomize_lora
 
-from motionlora.cli import main
+from motionlora.cli import build_parser, main
 from motionlora.data.video import read_video
-from motionlora.generate import SamplingConfig, diffusers_pipeline, generate_video, sample_latents
+from motionlora.generate import SamplingConfig, compile_once, diffusers_pipeline, generate_video, sample_latents
+from motionlora.generate_commands import sampling_config
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 
@@ -95,3 +96,22 @@ def test_bad_settings_are_refused(tiny_model_dir, tmp_path, capsys):
         SamplingConfig(scheduler="euler")
     code = main(["generate", "--model", str(tmp_path / "missing"), "--prompt", "x", "--out", str(tmp_path / "x.mp4")])
     assert code == 2 and "missing" in capsys.readouterr().err
+
+
+def test_compile_wraps_the_unet_once_however_often_it_is_asked(tiny_model_dir):
+    """Equal output and the speed-up are measured in benchmarks/sample_speed.py --compile (compiling
+    takes minutes on a cold cache, too long for a unit test); here: in place, once."""
+    unet = load_t2v_model(tiny_model_dir, parts=("unet", "scheduler")).unet
+    assert unet._compiled_call_impl is None
+    compile_once(unet)
+    first = unet._compiled_call_impl
+    compile_once(unet)
+    assert first is not None and unet._compiled_call_impl is first
+
+
+def test_the_compile_flag_and_setting_reach_the_sampling_config():
+    parser = build_parser()
+    base = ["generate", "--model", "m", "--prompt", "p", "--out", "o.mp4"]
+    assert sampling_config(parser.parse_args(base), None).compile is False
+    assert sampling_config(parser.parse_args([*base, "--compile"]), None).compile is True
+    assert sampling_config(parser.parse_args(base), None, ["compile=true"]).compile is True
