@@ -1,14 +1,12 @@
 """Pipeline arguments from the command line: the recipe's `gate` section, then `--set name=value`.
 
 Parameters not given keep the pipeline's defaults (the embedded local run). Values of `--set` are
-parsed as YAML (`steps=60`, `eval_prompts=["a", "b"]`), and names are checked against the
-pipeline's signature so a typo fails before anything runs.
+parsed as YAML (`steps=60`, `eval_prompts=["a", "b"]`), and names and value types are checked
+against the pipeline's signature, so a typo or a wrong type fails in one line before anything runs.
 """
 
 import inspect
 from typing import Any, Sequence
-
-import yaml
 
 from pipelines.motion_customization import motion_customization
 
@@ -22,12 +20,35 @@ def pipeline_parameters() -> dict[str, Any]:
     return {name: p.default for name, p in inspect.signature(motion_customization.pipeline_func).parameters.items()}
 
 
+def typed_value(name: str, value: Any, annotation: Any) -> Any:
+    """`value` as pipeline parameter `name` of type `annotation` takes it: numbers for floats (YAML
+    reads `1e-3` as a string), text for strings (`eval_seeds=0`); anything else is refused by name."""
+    if annotation is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if annotation is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if annotation is list and isinstance(value, list):
+        return value
+    kind = {float: "a number", int: "a whole number", str: "text", list: "a list"}.get(annotation, annotation.__name__)
+    raise ValueError(f"--set {name}={value!r}: {name} must be {kind}")
+
+
 def build_arguments(recipe: str | None, sets: Sequence[str]) -> dict[str, Any]:
     """Arguments for the pipeline: `recipe` (also passed on as the `recipe` parameter), its gate, `sets`."""
     from motionlora.config import load_config
     from motionlora.registry.gate import GateConfig
 
+    from motionlora.config import parse_value
+
     known = pipeline_parameters()
+    annotations = {name: p.annotation for name, p in inspect.signature(motion_customization.pipeline_func).parameters.items()}
     arguments: dict[str, Any] = {}
     if recipe is not None:
         gate = load_config(GateConfig, recipe, "gate")
@@ -36,5 +57,5 @@ def build_arguments(recipe: str | None, sets: Sequence[str]) -> dict[str, Any]:
         name, sep, raw = item.partition("=")
         if not sep or name not in known:
             raise ValueError(f"--set {item!r}: expected NAME=VALUE with NAME one of {sorted(known)}")
-        arguments[name] = yaml.safe_load(raw)
+        arguments[name] = typed_value(name, parse_value(item, raw), annotations[name])
     return arguments

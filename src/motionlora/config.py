@@ -69,6 +69,15 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config
     return cls(**values)
 
 
+def parse_value(item: str, raw: str) -> Any:
+    """The YAML value of `--set` item `item`; one line naming the item when it is not valid YAML."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        problem = getattr(err, "problem", None) or "not valid YAML"
+        raise ValueError(f"--set {item!r}: the value is not valid YAML ({problem})") from None
+
+
 def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
     """Apply `a.b=value` overrides (values parsed as YAML) to a nested dict, in order."""
     result = dict(data)
@@ -81,7 +90,7 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
         for part in parents:
             node[part] = dict(node.get(part) or {})
             node = node[part]
-        node[leaf] = yaml.safe_load(raw)
+        node[leaf] = parse_value(item, raw)
     return result
 
 

@@ -51,6 +51,23 @@ def test_arguments_come_from_the_recipes_gate_and_set():
         build_arguments(None, ["stpes=60"])
 
 
+@pytest.mark.parametrize("item, message", [
+    ("steps=1.5", "--set steps=1.5: steps must be a whole number"),
+    ("steps=[1", "--set 'steps=[1': the value is not valid YAML (expected ',' or ']', but got '<stream end>')"),
+    ("learning_rate=fast", "--set learning_rate='fast': learning_rate must be a number"),
+    ("eval_prompts=a", "--set eval_prompts='a': eval_prompts must be a list"),
+])
+def test_a_set_value_of_the_wrong_type_is_one_line_naming_the_parameter(item, message, capsys):
+    assert main(["run-local", "--set", item]) == 2
+    assert capsys.readouterr().err == f"python -m pipelines run-local: error: {message}\n"
+
+
+def test_set_values_take_the_parameters_types():
+    # YAML reads 1e-3 as text and 0 as a number; the pipeline wants a float and a string
+    assert build_arguments(None, ["learning_rate=1e-3", "eval_seeds=0", "steps=3"]) == {
+        "learning_rate": 0.001, "eval_seeds": "0", "steps": 3}
+
+
 def test_submit_sends_the_compiled_package_with_the_token_from_the_environment(kfp_client, capsys):
     code = main(["submit", "--host", "https://kfp.example", "--namespace", "team", "--experiment", "motion",
                  "--set", "concept=circle"])

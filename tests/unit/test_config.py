@@ -43,3 +43,8 @@ def test_exponent_floats_without_a_dot_are_numbers():
     assert load_config(SamplingConfig, None, "sampling", ["beta=1e-1"]).beta == 0.1
     with pytest.raises(ValueError, match="sampling.beta"):
         load_config(SamplingConfig, None, "sampling", ["beta=lots"])
+
+
+def test_an_override_that_is_not_yaml_is_one_line_naming_it():
+    with pytest.raises(ValueError, match=r"^--set 'steps=\[1': the value is not valid YAML \(expected ',' or '\]', but got '<stream end>'\)$"):
+        load_config(SamplingConfig, None, "sampling", ["steps=[1"])
