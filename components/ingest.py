@@ -10,14 +10,15 @@ def ingest(source: str, dvc_repo: str, dvc_rev: str, concept: str, min_clips: in
            parent_run_id: str, ingested: Output[Dataset]):
     """`motionlora data ingest` into the `ingested` artifact (manifest.jsonl, rejected.jsonl, clips/).
 
-    `source` is a folder, an fsspec URL, or with `dvc_repo`/`dvc_rev` (empty: unset) a DVC-tracked path.
+    `source` is a URL or an absolute folder, read as it is, or a relative path: with `dvc_repo`
+    (empty: unset) a DVC-tracked path in that repo at `dvc_rev`, else a folder.
     """
     from motionlora.data.ingest import IngestSettings
     from motionlora.data.ingest import ingest as ingest_clips
-    from motionlora.data.sources import open_source
+    from motionlora.data.sources import open_pipeline_source
     from motionlora.registry.pipeline_run import pipeline_step
 
     with pipeline_step(tracking_uri, parent_run_id, "ingest"):
-        report = ingest_clips(open_source(source, dvc_repo or None, dvc_rev or None), ingested.path,
+        report = ingest_clips(open_pipeline_source(source, dvc_repo or None, dvc_rev or None), ingested.path,
                               IngestSettings(concept=concept, min_clips=min_clips), progress=False)
     ingested.metadata.update({"accepted": len(report.accepted), "rejected": len(report.rejected), "source": source})

@@ -32,6 +32,8 @@ def typed_value(name: str, value: Any, annotation: Any) -> Any:
         return float(value)
     if annotation is int and isinstance(value, int) and not isinstance(value, bool):
         return value
+    if annotation is str and value is None:
+        return ""  # `--set dvc_repo=`: YAML reads nothing as null; empty text means unset
     if annotation is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
         return str(value)
     if annotation is list and isinstance(value, list):

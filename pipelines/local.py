@@ -37,6 +37,20 @@ def local_arguments(arguments: Mapping[str, Any]) -> dict[str, Any]:
     return args
 
 
+def check_local_source(source: str) -> None:
+    """Refuse, before any step runs, a plain local source that is missing or holds no files (a URL
+    or a DVC path is checked by the ingest step, which can read it)."""
+    from motionlora.data.sources import is_direct
+
+    if not is_direct(source) or "://" in source:
+        return
+    path = Path(source)
+    if not path.exists():
+        raise ValueError(f"source {source!r} does not exist: give a folder of clips (or one clip file)")
+    if path.is_dir() and not any(p.is_file() for p in path.rglob("*")):
+        raise ValueError(f"source {source!r} holds no files: put the reference clips (mp4, webm, gif, ...) there")
+
+
 def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipeline_root: Path) -> str:
     """Where to look after a successful run."""
     import mlflow
@@ -82,6 +96,7 @@ def run_local(arguments: Mapping[str, Any], pipeline_root: Path = PIPELINE_ROOT)
 
     merged = {**pipeline_parameters(), **arguments}
     args = local_arguments(merged)
+    check_local_source(args["source"])
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root))
     started = time.time()
     with warnings.catch_warnings():

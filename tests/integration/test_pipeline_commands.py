@@ -62,10 +62,20 @@ def test_a_set_value_of_the_wrong_type_is_one_line_naming_the_parameter(item, me
     assert capsys.readouterr().err == f"python -m pipelines run-local: error: {message}\n"
 
 
+def test_a_missing_or_empty_local_source_is_refused_before_any_step(tmp_path, capsys):
+    missing, empty = tmp_path / "nope", tmp_path / "empty"
+    empty.mkdir()
+    assert main(["run-local", "--set", f"source={missing}"]) == 2
+    assert capsys.readouterr().err == (f"python -m pipelines run-local: error: source {str(missing)!r} does not exist: "
+                                       "give a folder of clips (or one clip file)\n")
+    assert main(["run-local", "--set", f"source={empty}"]) == 2
+    assert "holds no files" in capsys.readouterr().err
+
+
 def test_set_values_take_the_parameters_types():
     # YAML reads 1e-3 as text and 0 as a number; the pipeline wants a float and a string
-    assert build_arguments(None, ["learning_rate=1e-3", "eval_seeds=0", "steps=3"]) == {
-        "learning_rate": 0.001, "eval_seeds": "0", "steps": 3}
+    assert build_arguments(None, ["learning_rate=1e-3", "eval_seeds=0", "steps=3", "dvc_repo="]) == {
+        "learning_rate": 0.001, "eval_seeds": "0", "steps": 3, "dvc_repo": ""}
 
 
 def test_submit_sends_the_compiled_package_with_the_token_from_the_environment(kfp_client, capsys):

@@ -14,7 +14,7 @@ from clipfactory import data_cli, moving_square, tree_digest, truncated_copy, wr
 from motionlora.data.captions import CaptionIndex
 from motionlora.data.decode import decode_clip, frame_sort_key, sniff
 from motionlora.data.ingest import IngestSettings, NotEnoughClipsError, ingest
-from motionlora.data.sources import FsspecSource, LocalSource, open_source
+from motionlora.data.sources import FsspecSource, LocalSource, open_pipeline_source, open_source
 
 GOOD = {"a.mp4", "b.webm", "c.gif", "d", "e.avi", "f.MOV"}
 BAD = {
@@ -212,3 +212,16 @@ def test_a_single_file_source_takes_only_that_clip_with_its_sidecar(mixed: Path,
     report = ingest(open_source(str(mixed / "a.mp4")), tmp_path / "out", progress=False)
     assert [(r["source_path"], r["caption"]) for r in report.accepted] == [("a.mp4", "a red square moves right")]
     assert report.rejected == []
+
+
+def test_the_pipeline_reads_urls_and_absolute_folders_directly_and_relative_paths_through_dvc(tmp_path, monkeypatch):
+    """The sample concept is a DVC path (`data/bounce` in the repo); a user's own clips are a folder
+    or a bucket, which must not be looked up in the project's DVC repo."""
+    assert isinstance(open_pipeline_source(str(tmp_path), ".", None), LocalSource)
+    fsspec.filesystem("memory").pipe("/pipeline-bucket/clips/a.mp4", b"x")
+    assert isinstance(open_pipeline_source("memory://pipeline-bucket/clips", ".", None), FsspecSource)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clips").mkdir()
+    assert isinstance(open_pipeline_source("clips", None, None), LocalSource)
+    with pytest.raises(ValueError, match="dvc_rev 'v2' given with source .* which DVC does not track"):
+        open_pipeline_source(str(tmp_path), ".", "v2")

@@ -187,6 +187,23 @@ class DvcSource(FsspecSource):
         }
 
 
+def is_direct(source: str) -> bool:
+    """A URL or an absolute path: read as it is, never through DVC."""
+    return "://" in source or Path(source).is_absolute()
+
+
+def open_pipeline_source(source: str, dvc_repo: str | None, dvc_rev: str | None) -> ClipSource:
+    """The pipeline's `source`: a URL or an absolute folder is read as it is (a user's own clips), a
+    relative path is a DVC path inside `dvc_repo` at `dvc_rev` when a repo is set (the sample
+    concept's `data/bounce`), else a folder. A revision only makes sense for a DVC path."""
+    if is_direct(source):
+        if dvc_rev:
+            raise ValueError(f"dvc_rev {dvc_rev!r} given with source {source!r}, which DVC does not track: "
+                             "give a path inside dvc_repo, or leave dvc_rev empty")
+        return open_source(source)
+    return open_source(source, dvc_repo, dvc_rev)
+
+
 def open_source(source: str, dvc_repo: str | None = None, dvc_rev: str | None = None) -> ClipSource:
     """The source for a CLI SOURCE argument: DVC when a repo or rev is given, else a URL or folder."""
     if dvc_repo is not None or dvc_rev is not None:
