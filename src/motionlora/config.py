@@ -2,12 +2,15 @@
 
 Each step has a frozen dataclass; a recipe in `configs/` holds one section per step. Unknown keys
 are refused with the list of valid ones, since a misspelt key silently ignored means a run with
-settings nobody asked for.
+settings nobody asked for. So are YAML's `.nan` and `.inf` for any number: no setting means
+anything by them, and a NaN learning rate or gate threshold fails no comparison, so it would
+otherwise run (or pass) silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -65,6 +68,8 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config
             value = _yaml_float(value, f"{where}.{key}")
         if not _matches(value, hint):
             raise ValueError(f"{where}.{key}: expected {hint}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{where}.{key}: must be a finite number, got {value!r}")
         values[key] = value
     return cls(**values)
 

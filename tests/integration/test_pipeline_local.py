@@ -112,6 +112,10 @@ def test_mlflow_holds_the_run_tree_metrics_report_and_videos(run, client):
     assert {"metrics.json", "report.html", "videos"} <= {a.path for a in client.list_artifacts(evaluation.info.run_id)}
     assert client.list_artifacts(evaluation.info.run_id, "videos")
     assert "registration.md" in {a.path for a in client.list_artifacts(parent.info.run_id)}
+    # the runs list compares pipeline runs by their headline numbers, copied from the evaluation
+    assert parent.data.metrics["motion_gain_mean"] == evaluation.data.metrics["motion_gain_mean"]
+    assert parent.data.metrics["motion_gain_ci95_low"] == evaluation.data.metrics["motion_gain_ci95_low"]
+    assert parent.data.metrics["gate_passed"] == 0.0
 
 
 def test_the_challenger_is_an_mlflow_model_that_makes_videos(run, mlflow_server):
@@ -124,10 +128,13 @@ def test_the_challenger_is_an_mlflow_model_that_makes_videos(run, mlflow_server)
 def test_a_failing_step_is_named_with_its_cause_and_changes_nothing(run, arguments, client, tmp_path):
     versions = len(client.search_model_versions(f"name='{MODEL}'"))
     before = AliasState.read(client, MODEL)
-    failed = run_pipeline({**arguments, "source": str(tmp_path / "missing-clips")}, tmp_path / "kfp")
+    broken = tmp_path / "broken-clips"
+    broken.mkdir()
+    (broken / "clip_0.mp4").write_bytes(b"not a video")
+    failed = run_pipeline({**arguments, "source": str(broken)}, tmp_path / "kfp")
     assert failed.code == 1
-    assert "pipeline failed: step ingest failed: FileNotFoundError: source" in failed.printed
-    assert "missing-clips does not exist" in failed.printed
+    assert "pipeline failed: step ingest failed: NotEnoughClipsError: only 0 good clip(s) in" in failed.printed
+    assert "broken-clips, need at least 1" in failed.printed
     assert AliasState.read(client, MODEL) == before
     assert len(client.search_model_versions(f"name='{MODEL}'")) == versions
     experiment = client.get_experiment_by_name(EXPERIMENT)

@@ -1,16 +1,18 @@
 """`torchrun --nproc-per-node 2` (gloo, CPU) trains with the ranks bit-identical after every step,
-and ends where one process with the same global batch ends."""
+and ends where one process with the same global batch ends; a NaN on one rank stops both."""
 
 from __future__ import annotations
 
 import json
+import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 pytestmark = pytest.mark.slow
 
@@ -50,3 +52,33 @@ def test_two_ranks_stay_in_sync_and_match_one_process(train_command, train_env, 
 
     rng = load_file(two / "checkpoints" / "step-00000005" / "rng.safetensors")
     assert not torch.equal(rng["rank0.torch"], rng["rank1.torch"])
+
+
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(train_command, train_env, preprocessed_dir, tmp_path):
+    """With batch_size=1 each rank trains on one of the two clips; only one clip is poisoned. The
+    check runs on all-reduced values, so both ranks stop at step 1 with exit status 4 and the same
+    one-line error (with a rank-local check the clean rank would die in the next all-reduce instead).
+    The ranks are started directly with torchrun's variables: torchrun kills the others when the
+    first one exits, which would hide how they end."""
+    data = tmp_path / "poisoned"
+    shutil.copytree(preprocessed_dir, data)
+    shard = json.loads((data / "index.json").read_text())["shards"][0]
+    tensors = load_file(data / shard["file"])
+    tensors["latents"][-1] = float("nan")
+    save_file(tensors, data / shard["file"])
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "motionlora", *train_command(out, *STEPS, "--set", "batch_size=1", "--data", str(data))]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**train_env, "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    logs = [tmp_path / f"rank{r}.log" for r in range(2)]
+    with logs[0].open("w") as log0, logs[1].open("w") as log1:
+        ranks = [subprocess.Popen(command, env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, stderr=log)
+                 for r, log in enumerate((log0, log1))]
+        codes = [rank.wait(timeout=300) for rank in ranks]
+    for code, err in zip(codes, (log.read_text() for log in logs)):
+        errors = [line for line in err.splitlines() if line.startswith("motionlora train: error:")]
+        assert code == 4 and "Traceback" not in err and len(errors) == 1, err[-3000:]
+        assert errors[0].startswith("motionlora train: error: step 1: the loss is not finite (loss_mse=nan"), errors
+    assert not (out / "adapter").exists() and not (out / "checkpoints").exists()

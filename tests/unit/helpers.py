@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import torch
 
 from motionlora.models.backbone import text_condition
@@ -32,3 +37,12 @@ def unet_inputs(unet: torch.nn.Module, frames: int = 4, seed: int = 0) -> dict:
 @torch.no_grad()
 def run_unet(unet: torch.nn.Module, inputs: dict) -> torch.Tensor:
     return unet(**inputs).sample
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """A benchmark script imported as module `name` (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

@@ -1,15 +1,22 @@
-"""Motion adapters on disk: peft format, exact round trip, and refusal on another base model."""
+"""Motion adapters on disk: peft format, exact round trip, refusal on another base model, finite only."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
 from helpers import randomize_lora, run_unet, unet_inputs
+from safetensors.torch import load_file, save_file
 
+from motionlora.finite import NonFiniteTensorError
 from motionlora.models import TinyModelSpec, build_tiny_model, load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, AdapterMismatchError, apply_motion_lora, load_motion_adapter, save_motion_adapter
+from motionlora.motion.adapter import WEIGHTS_NAME
+from motionlora.motion.lora import lora_modules, lora_parameters
+from motionlora.registry.gate import GateConfig
+from motionlora.registry.registration import register_adapter
 
 
 def _trained(model_dir, tmp_path):
@@ -71,3 +78,42 @@ def test_not_an_adapter_folder(tmp_path, tiny_model_dir):
     model = load_t2v_model(tiny_model_dir, parts=("unet",))
     with pytest.raises(FileNotFoundError, match="motion.json"):
         load_motion_adapter(model.unet, tmp_path, model.identity)
+
+
+def _with_a_nan(adapter) -> str:
+    """Put a NaN into one tensor of the adapter's weights file; returns that tensor's name."""
+    tensors = load_file(adapter / WEIGHTS_NAME)
+    name = sorted(tensors)[-1]
+    tensors[name][0, 0] = float("nan")
+    save_file(tensors, adapter / WEIGHTS_NAME)
+    return name
+
+
+def test_an_adapter_holding_a_nan_is_refused_on_load_naming_file_and_tensor(trained, tiny_model_dir):
+    _, adapter = trained
+    name = _with_a_nan(adapter)
+    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+    expected = f"{adapter / WEIGHTS_NAME}: refusing to load it: tensor {name!r} holds NaN or infinite values"
+    with pytest.raises(NonFiniteTensorError, match=re.escape(expected)):
+        load_motion_adapter(fresh.unet, adapter, fresh.identity)
+    assert not lora_modules(fresh.unet, MOTION_ADAPTER)
+
+
+def test_non_finite_weights_are_never_written(tiny_model_dir, tmp_path):
+    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    apply_motion_lora(model.unet, "tap-k", rank=4)
+    with torch.no_grad():
+        lora_parameters(model.unet, MOTION_ADAPTER)[0].fill_(float("inf"))
+    with pytest.raises(NonFiniteTensorError, match="refusing to write it: tensor '.*lora_A.*' holds NaN or infinite values"):
+        save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-k")
+    assert not (tmp_path / "adapter").exists()
+
+
+def test_registration_refuses_an_adapter_holding_a_nan_before_touching_mlflow(trained, tmp_path):
+    _, adapter = trained
+    name = _with_a_nan(adapter)
+    database = tmp_path / "mlflow.db"
+    with pytest.raises(NonFiniteTensorError, match=re.escape(f"{adapter / WEIGHTS_NAME}: refusing to load it: tensor {name!r}")):
+        register_adapter(adapter, tmp_path / "evaluation", tmp_path / "ingested", "models/unused", "nan", GateConfig(),
+                         "pipeline-run", tracking_uri=f"sqlite:///{database}")
+    assert not database.exists()

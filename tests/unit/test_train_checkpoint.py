@@ -1,13 +1,16 @@
-"""Checkpoints: no pickles, atomic folders, exact optimizer and RNG round trips, pruning."""
+"""Checkpoints: no pickles, atomic folders, exact optimizer and RNG round trips, pruning, finite only."""
 
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file, save_file
 
+from motionlora.finite import NonFiniteTensorError
 from motionlora.train import checkpoint as ckpt
 
 
@@ -78,3 +81,32 @@ def test_tensor_files_are_safetensors(tmp_path, name):
     path = ckpt.save_checkpoint(tmp_path, 1, {"p": param.detach()}, optimizer.state_dict(), [ckpt.capture_rng()], {})
     with safe_open(str(path / name), "pt") as fh:
         assert list(fh.keys())
+
+
+@pytest.mark.parametrize(("name", "part"), [("lora.safetensors", "lora"), ("optimizer.safetensors", "optimizer")])
+def test_a_non_finite_checkpoint_is_never_written(tmp_path, name, part):
+    param, optimizer = _adam_after(1)
+    state = optimizer.state_dict()
+    lora = {"p": param.detach().clone()}
+    if part == "lora":
+        lora["p"][2] = float("inf")
+    else:
+        state["state"][0]["exp_avg_sq"][2] = float("nan")
+    tensor = "p" if part == "lora" else "0.exp_avg_sq"
+    expected = f"{tmp_path / 'checkpoints' / 'step-00000001' / name}: refusing to write it: tensor {tensor!r} holds NaN or infinite values"
+    with pytest.raises(NonFiniteTensorError, match=re.escape(expected)):
+        ckpt.save_checkpoint(tmp_path, 1, lora, state, [ckpt.capture_rng()], {})
+    assert not (tmp_path / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(("name", "tensor"), [("lora.safetensors", "p"), ("optimizer.safetensors", "0.exp_avg")])
+def test_a_checkpoint_holding_a_nan_is_refused_on_load_naming_file_and_tensor(tmp_path, name, tensor):
+    param, optimizer = _adam_after(2)
+    path = ckpt.save_checkpoint(tmp_path, 2, {"p": param.detach()}, optimizer.state_dict(), [ckpt.capture_rng()], {})
+    tensors = load_file(path / name)
+    tensors[tensor][0] = float("nan")
+    save_file(tensors, path / name)
+    expected = (f"{path / name}: refusing to resume from it: tensor {tensor!r} holds NaN or infinite values; "
+                f"delete {path} to resume from the checkpoint before it")
+    with pytest.raises(NonFiniteTensorError, match=re.escape(expected)):
+        ckpt.load_checkpoint(path, rank=0)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from motionlora.config import load_config
+from motionlora.registry.gate import GateConfig
 from motionlora.train.config import TrainConfig, incompatible_changes
 from motionlora.train.step import lr_factor
 
@@ -43,6 +44,30 @@ def test_unknown_key_lists_the_valid_ones():
 def test_bad_values_are_refused_by_name(override, message):
     with pytest.raises(ValueError, match=message):
         load_config(TrainConfig, None, "train", [override])
+
+
+@pytest.mark.parametrize("override", ["learning_rate=.nan", "spatial_learning_rate=.inf", "learning_rate=-.inf",
+                                      "max_grad_norm=.inf", "highway_beta=.nan"])
+def test_non_finite_numbers_are_refused_at_load_naming_the_key(override):
+    key, value = override.split("=")
+    with pytest.raises(ValueError, match=rf"^defaults:train\.{key}: must be a finite number, got -?(nan|inf)$"):
+        load_config(TrainConfig, None, "train", [override])
+
+
+def test_a_non_finite_gate_threshold_is_refused_too():
+    with pytest.raises(ValueError, match=r"^defaults:gate\.min_motion_gain: must be a finite number, got nan$"):
+        load_config(GateConfig, None, "gate", ["min_motion_gain=.nan"])
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    ({"learning_rate": float("nan")}, "learning_rate must be a finite number, got nan"),
+    ({"spatial_learning_rate": float("inf")}, "spatial_learning_rate must be a finite number, got inf"),
+    ({"spatial_learning_rate": 0.0}, "spatial_learning_rate must be > 0, got 0.0"),
+    ({"learning_rate": -1e-4}, "learning_rate must be > 0, got -0.0001"),
+])
+def test_learning_rates_must_be_finite_and_positive_however_the_config_is_built(settings, message):
+    with pytest.raises(ValueError, match=rf"^train config: {message}$"):
+        TrainConfig(**settings)
 
 
 def test_resume_may_change_how_long_but_not_what_a_step_computes():

@@ -1,8 +1,9 @@
 """`train` end to end on the tiny model, in-process: the adapter it writes, resuming, and the errors
-a user can run into (data from another model, empty data, bad settings, out of memory)."""
+a user can run into (data from another model, empty data, bad settings, out of memory, NaN or inf)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -10,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file
+from safetensors.torch import load_file, save_file
 
 from motionlora import cli
 from motionlora.config import load_config
 from motionlora.models import load_t2v_model
 from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
-from motionlora.train import OutOfMemoryHintError, TrackingOptions, Trainer, TrainConfig, train
+from motionlora.train import NonFiniteTrainingError, OutOfMemoryHintError, TrackingOptions, Trainer, TrainConfig, train
 from motionlora.train.checkpoint import capture_rng, list_checkpoints, restore_rng
 
 SMALL = ["rank=4", "steps=3", "batch_size=2", "checkpoint_every=2", "highway_scope=deepest", "highway_beta=1.2"]
@@ -133,6 +134,7 @@ def test_cpu_allocation_failure_counts_as_out_of_memory_but_other_errors_pass(pr
     ("with_model", "flags", "message"),
     [(True, ["--set", "rnak=4"], r"unknown key\(s\) \['rnak'\]; valid keys: \['ad_beta'"),
      (True, ["--set", "mixed_precision=bf16"], "mixed_precision=bf16 needs a CUDA GPU"),
+     (True, ["--set", "learning_rate=.nan"], r"defaults:train\.learning_rate: must be a finite number, got nan$"),
      (False, [], "no base model: pass --model")],
 )
 def test_cli_errors_name_the_problem(preprocessed_dir, tiny_model_dir, tmp_path, capsys, with_model, flags, message):
@@ -140,3 +142,90 @@ def test_cli_errors_name_the_problem(preprocessed_dir, tiny_model_dir, tmp_path,
     code = _cli("--data", str(preprocessed_dir), "--out", str(tmp_path / "out"), "--no-tracking", *model, *flags)
     assert code == 2
     assert re.search(message, capsys.readouterr().err)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir())}
+
+
+def _sets(*settings: str) -> list[str]:
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
+def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpoint(preprocessed_dir, tiny_model_dir, tmp_path, capsys):
+    """spatial_learning_rate=1e10 blows the spatial LoRA (it is on the attention outputs) up in one
+    step: step 1 is finite and checkpointed, step 2's loss is NaN."""
+    diverging = ("spatial_learning_rate=1e10", "checkpoint_every=1")
+    first = train(_config(*diverging, "steps=1"), preprocessed_dir, tmp_path / "first", model=str(tiny_model_dir), tracking=OFF)
+    out = tmp_path / "out"
+    shutil.copytree(first.out_dir / "checkpoints", out / "checkpoints")
+    kept = out / "checkpoints" / "step-00000001"
+    before = _digests(kept)
+
+    code = _cli("--data", str(preprocessed_dir), "--out", str(out), "--model", str(tiny_model_dir), "--no-tracking",
+                *_sets(*SMALL, *diverging))
+    err = capsys.readouterr().err
+    assert code == 4
+    [line] = err.splitlines()
+    assert re.fullmatch(r"motionlora train: error: step 2: the loss is not finite \(loss_mse=nan, loss_spatial=nan\); "
+                        r"stopped without saving anything of this step \(checkpoints already in --out are kept\); "
+                        r"likely cause: a learning rate too high \(learning_rate=0\.0005, spatial_learning_rate=1e\+10\); "
+                        r"change that and train into a fresh --out", line), line
+    assert _digests(kept) == before
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [kept.name]
+    assert not (out / "adapter").exists() and not (out / "train_summary.json").exists()
+
+
+def _poisoned_copy(preprocessed_dir: Path, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of the data whose last clip has infinite latents; index.json, hence the content hash
+    a checkpoint is matched against, is unchanged. Returns the copy and the clip's id."""
+    copy = tmp_path / "poisoned"
+    shutil.copytree(preprocessed_dir, copy)
+    shard = json.loads((copy / "index.json").read_text())["shards"][0]
+    tensors = load_file(copy / shard["file"])
+    tensors["latents"][-1] = float("inf")
+    save_file(tensors, copy / shard["file"])
+    return copy, shard["clips"][-1]["id"]
+
+
+def test_bad_data_met_after_a_resume_stops_the_run_naming_the_step_and_the_clip(trained, preprocessed_dir, tiny_model_dir, tmp_path):
+    data, clip = _poisoned_copy(preprocessed_dir, tmp_path)
+    out = tmp_path / "out"
+    shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
+    message = rf"^step 3: the loss is not finite \(loss_mse=(nan|inf).*likely cause: bad data: clip\(s\) {clip} in {re.escape(str(data))} "
+    with pytest.raises(NonFiniteTrainingError, match=message):
+        train(_config("checkpoint_every=1"), data, out, model=str(tiny_model_dir), tracking=OFF)
+    assert [step for step, _ in list_checkpoints(out)] == [2] and not (out / "adapter").exists()
+
+
+def test_weights_found_non_finite_where_they_would_be_saved_stop_the_run(preprocessed_dir, tiny_model_dir, tmp_path, monkeypatch):
+    """A NaN can reach the weights without the loss showing it (on the CPU, attention drops NaN
+    keys, and TAP-k's motion LoRA is on the keys); the weights are checked before every save."""
+    real = Trainer._optimizer_step
+
+    def poisoning(self):
+        real(self)
+        with torch.no_grad():
+            self.motion_params[0].fill_(float("nan"))
+
+    monkeypatch.setattr(Trainer, "_optimizer_step", poisoning)
+    out = tmp_path / "out"
+    with pytest.raises(NonFiniteTrainingError, match=r"^step 1: the training state is not finite: tensor '[^']*\.lora_A\.[^']*' holds NaN or infinite values; stopped"):
+        train(_config("steps=1", "checkpoint_every=1"), preprocessed_dir, out, model=str(tiny_model_dir), tracking=OFF)
+    assert list_checkpoints(out) == [] and not (out / "adapter").exists()
+
+
+def test_a_checkpoint_holding_a_nan_is_not_resumed_from(trained, preprocessed_dir, tiny_model_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
+    lora = out / "checkpoints" / "step-00000002" / "lora.safetensors"
+    tensors = load_file(lora)
+    name = sorted(tensors)[0]
+    tensors[name][0] = float("nan")
+    save_file(tensors, lora)
+    code = _cli("--data", str(preprocessed_dir), "--out", str(out), "--model", str(tiny_model_dir), "--no-tracking", *_sets(*SMALL))
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert line.startswith(f"motionlora train: error: {lora}: refusing to resume from it: tensor {name!r} holds NaN or infinite values; "
+                           f"delete {lora.parent} to resume from the checkpoint before it"), line
+    assert not (out / "adapter").exists()

@@ -1,5 +1,5 @@
-"""The optimizer step on the tiny model: it learns, touches only LoRA weights, and routes each
-path's gradient to its own adapter."""
+"""The optimizer step on the tiny model: it learns, touches only LoRA weights, routes each path's
+gradient to its own adapter, and refuses to step on a NaN or infinity."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from motionlora.models import load_t2v_model
 from motionlora.train.config import TrainConfig
 from motionlora.train.distributed import DistContext
 from motionlora.train.losses import draw_noise, training_scheduler
-from motionlora.train.step import MicroBatch, Trainer, add_training_adapters, precision_dtype
+from motionlora.train.step import MicroBatch, NonFiniteStepError, Trainer, add_training_adapters, precision_dtype
 
 CPU = DistContext(0, 1, 0, torch.device("cpu"))
 
@@ -129,3 +129,33 @@ def test_torch_compile_option_compiles_the_unet_forward_in_place(tiny_model_dir)
     eager, compiled = _trainer(tiny_model_dir), _trainer(tiny_model_dir, torch_compile=True)
     assert compiled.unet._compiled_call_impl is not None and eager.unet._compiled_call_impl is None
     assert [n for n, _ in compiled.unet.named_parameters()] == [n for n, _ in eager.unet.named_parameters()]
+
+
+def _infinite_gradient(trainer: Trainer) -> None:
+    """Make one motion LoRA weight's gradient infinite while the loss stays finite."""
+    trainer.motion_params[0].register_hook(lambda grad: grad + float("inf"))
+
+
+def test_a_non_finite_gradient_stops_the_step_before_the_weights_change(tiny_model_dir):
+    trainer = _trainer(tiny_model_dir)
+    before = {n: p.detach().clone() for n, p in zip(trainer.names, trainer.params)}
+    _infinite_gradient(trainer)
+    with pytest.raises(NonFiniteStepError, match=r"^the gradient norm is inf although the loss is finite \(loss_mse=\d"):
+        trainer.step([_batch([1, 2])])
+    assert all(torch.equal(p, before[n]) for n, p in zip(trainer.names, trainer.params)) and not trainer.optimizer.state
+
+
+def test_under_the_fp16_loss_scaler_an_infinite_gradient_is_the_scalers_but_a_nan_loss_still_stops(tiny_model_dir):
+    """CUDA's fp16 GradScaler meets infinite gradients while it searches for its scale and skips
+    those steps itself; the CPU's GradScaler, which behaves the same, stands in for it here."""
+    trainer = _trainer(tiny_model_dir)
+    trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    before = {n: p.detach().clone() for n, p in zip(trainer.names, trainer.params)}
+    _infinite_gradient(trainer)
+    trainer.step([_batch([1, 2])])
+    assert trainer.scaler.get_scale() < 1024.0
+    assert all(torch.equal(p, before[n]) for n, p in zip(trainer.names, trainer.params))
+    nan_batch = _batch([1, 2])
+    nan_batch.latents[0] = float("nan")
+    with pytest.raises(NonFiniteStepError, match=r"^the loss is not finite \(loss_mse=nan"):
+        trainer.step([nan_batch])

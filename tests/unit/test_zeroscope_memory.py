@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "zeroscope_memory.py"
 
 
 @pytest.fixture(scope="module")
 def memory() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("zeroscope_memory", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "zeroscope_memory")
 
 
 @pytest.mark.slow

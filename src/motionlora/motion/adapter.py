@@ -2,7 +2,8 @@
 `motion.json` with what peft does not know (preset, highway defaults, the base model's identity).
 
 Loading checks the base model first: a motion LoRA re-shapes one model's temporal attention, and on
-other weights it would produce some other motion without any error.
+other weights it would produce some other motion without any error. Weights holding a NaN or
+infinity are refused both ways (`read_adapter_weights` is the check for readers that do not load).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dic
 from safetensors.torch import load_file, save_file
 
 from motionlora import __version__
+from motionlora.finite import require_finite
 from motionlora.models.identity import ModelIdentity
 from motionlora.motion.lora import inject_lora, lora_modules
 from motionlora.motion.tap import MOTION_ADAPTER, PRESETS
@@ -72,7 +74,8 @@ def save_motion_adapter(
     pli_tau: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the motion LoRA of `unet` (adapter `motion`) as a peft-format adapter folder."""
+    """Write the motion LoRA of `unet` (adapter `motion`) as a peft-format adapter folder; refuses
+    (before creating the folder) weights holding a NaN or infinity."""
     modules = lora_modules(unet, MOTION_ADAPTER)
     if not modules:
         raise ValueError("the UNet carries no motion LoRA to save (apply_motion_lora first)")
@@ -84,9 +87,11 @@ def save_motion_adapter(
         target_modules=sorted(modules),
     )
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     state = get_peft_model_state_dict(unet, adapter_name=MOTION_ADAPTER)
-    save_file({k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}, out / WEIGHTS_NAME)
+    weights = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+    require_finite(weights, out / WEIGHTS_NAME, "write")
+    out.mkdir(parents=True, exist_ok=True)
+    save_file(weights, out / WEIGHTS_NAME)
     config.save_pretrained(out)
     MotionAdapterInfo(
         preset=preset,
@@ -113,8 +118,19 @@ def check_base_model(info: MotionAdapterInfo, identity: ModelIdentity, adapter_d
             )
 
 
+def read_adapter_weights(adapter_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The adapter's LoRA tensors, refused when one holds a NaN or infinity."""
+    path = Path(adapter_dir) / WEIGHTS_NAME
+    if not path.exists():
+        raise FileNotFoundError(f"{adapter_dir} is not a motion adapter: {WEIGHTS_NAME} is missing")
+    weights = load_file(path)
+    require_finite(weights, path, "load")
+    return weights
+
+
 def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity: ModelIdentity) -> MotionAdapterInfo:
-    """Inject the adapter in `adapter_dir` into `unet` (adapter `motion`, frozen) after checking its base."""
+    """Inject the adapter in `adapter_dir` into `unet` (adapter `motion`, frozen) after checking its base
+    and that its weights are finite."""
     adapter_dir = Path(adapter_dir)
     info = MotionAdapterInfo.read(adapter_dir)
     check_base_model(info, identity, adapter_dir)
@@ -124,8 +140,8 @@ def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity
     missing = [t for t in config.target_modules if not _has_module(unet, t)]
     if missing:
         raise AdapterMismatchError(f"adapter {adapter_dir} targets modules the base UNet does not have: {missing[:5]}")
+    state = read_adapter_weights(adapter_dir)
     inject_lora(unet, list(config.target_modules), MOTION_ADAPTER, config.r, config.lora_alpha, 0.0)
-    state = load_file(adapter_dir / WEIGHTS_NAME)
     result = set_peft_model_state_dict(unet, state, adapter_name=MOTION_ADAPTER)
     absent = [k for k in result.missing_keys if f".lora_A.{MOTION_ADAPTER}." in k or f".lora_B.{MOTION_ADAPTER}." in k]
     if absent or result.unexpected_keys:

@@ -6,12 +6,13 @@ evaluation means, the gated metrics' 95% CIs and per-pair scores as tags, point 
 gate's answer decides whether the pipeline tries `promote`, which gates again under the lock.
 
 If anything after creating the version fails, the version is deleted again: a registration is
-all or nothing.
+all or nothing. An adapter whose weights hold a NaN or infinity is refused before MLflow is touched.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -42,6 +43,8 @@ from motionlora.registry.promotion import AliasState, assess, set_challenger
 from motionlora.tracking.errors import already_exists
 
 METRICS_FILE = "metrics.json"
+# What the MLflow runs list shows for each pipeline run (its parent run), to compare runs at a glance.
+HEADLINE_METRICS = ("motion_gain", "text_alignment_delta", "appearance_leakage", "judge_motion_correct")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,17 @@ def read_evaluation(evaluation_dir: str | Path) -> dict[str, Any]:
 def evaluation_means(evaluation: Mapping[str, Any]) -> dict[str, float]:
     """The aggregate means of an evaluation (the version's `motionlora.metric.*` tags)."""
     return {name: float(stats["mean"]) for name, stats in evaluation["aggregate"].items()}
+
+
+def headline_metrics(evaluation: Mapping[str, Any], passed: bool) -> dict[str, float]:
+    """The evaluation's headline numbers (mean and lower 95% bound) and the gate verdict as 1/0."""
+    aggregate = evaluation["aggregate"]
+    metrics = {"gate_passed": float(passed)}
+    for name in HEADLINE_METRICS:
+        if name in aggregate:
+            metrics[f"{name}_mean"] = float(aggregate[name]["mean"])
+            metrics[f"{name}_ci95_low"] = float(aggregate[name]["ci95_low"])
+    return metrics
 
 
 def pair_key(prompt: str, seed: int) -> str:
@@ -161,11 +175,14 @@ def register_adapter(
 ) -> Registration:
     """Log, register, make challenger and gate the adapter (see the module doc)."""
     import mlflow
+    from mlflow.entities import Metric
 
+    from motionlora.motion.adapter import read_adapter_weights
     from motionlora.registry.model import log_motion_model
     from motionlora.tracking import start_run
 
     adapter_dir, name = Path(adapter_dir), model_name(concept)
+    read_adapter_weights(adapter_dir)
     evaluation = read_evaluation(evaluation_dir)
     metrics = evaluation_means(evaluation)
     settings = evaluation.get("settings", {})
@@ -188,4 +205,7 @@ def register_adapter(
         for run_id in filter(None, (run.run_id, parent_run_id)):
             record_decision(client, run_id, {"motionlora.registered": f"{name} v{number}",
                                              "motionlora.gate": decision.verdict}, result.describe(), "registration.md")
+        if parent_run_id:
+            headline = headline_metrics(evaluation, decision.passed)
+            client.log_batch(parent_run_id, metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in headline.items()])
     return result

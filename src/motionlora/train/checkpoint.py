@@ -3,7 +3,10 @@
 Tensors go to safetensors, everything else to JSON: nothing is pickled, so loading a checkpoint
 cannot run code. A checkpoint is written into a hidden temporary folder, flushed to disk, then
 renamed into place in one `os.rename`; a folder named `step-NNNNNNNN` is therefore always complete,
-and a run killed mid-write leaves only a temporary folder that the next start removes.
+and a run killed mid-write leaves only a temporary folder that the next start removes. LoRA weights
+and optimizer moments holding a NaN or infinity are refused both ways: such a checkpoint is never
+written, and one found on disk is never resumed from. (The RNG file is not checked: Python's RNG
+state records "no cached gaussian" as NaN.)
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from motionlora.finite import require_finite
 
 CHECKPOINTS_DIR = "checkpoints"
 LORA_FILE = "lora.safetensors"
@@ -120,15 +125,21 @@ def save_checkpoint(
     rng_by_rank: list[dict[str, torch.Tensor]],
     state: dict[str, Any],
 ) -> Path:
-    """Write checkpoint `step` under `out_dir/checkpoints/` atomically; returns its folder."""
+    """Write checkpoint `step` under `out_dir/checkpoints/` atomically; returns its folder.
+
+    Refuses (before creating anything) LoRA weights or optimizer state holding a NaN or infinity,
+    so the checkpoints already there stay the newest finite ones."""
     root = Path(out_dir) / CHECKPOINTS_DIR
-    root.mkdir(parents=True, exist_ok=True)
     final = root / checkpoint_name(step)
+    weights = {k: v.detach().cpu().contiguous() for k, v in lora.items()}
+    opt_tensors, opt_meta = optimizer_to_files(optimizer)
+    require_finite(weights, final / LORA_FILE, "write")
+    require_finite(opt_tensors, final / OPTIMIZER_FILE, "write")
+    root.mkdir(parents=True, exist_ok=True)
     tmp = root / f"{_TMP_PREFIX}{checkpoint_name(step)}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    save_file({k: v.detach().cpu().contiguous() for k, v in lora.items()}, tmp / LORA_FILE)
-    opt_tensors, opt_meta = optimizer_to_files(optimizer)
+    save_file(weights, tmp / LORA_FILE)
     save_file(opt_tensors, tmp / OPTIMIZER_FILE)
     save_file({f"rank{r}.{k}": v.contiguous() for r, rng in enumerate(rng_by_rank) for k, v in rng.items()}, tmp / RNG_FILE)
     payload = {**state, "step": step, "world_size": len(rng_by_rank), "optimizer": opt_meta}
@@ -174,10 +185,16 @@ def prune_checkpoints(out_dir: Path, keep: int) -> None:
 
 
 def load_checkpoint(path: Path, rank: int) -> Checkpoint:
-    """Read a checkpoint; `rng` is rank `rank`'s (empty when the checkpoint has no such rank)."""
+    """Read a checkpoint; `rng` is rank `rank`'s (empty when the checkpoint has no such rank).
+
+    Refuses LoRA weights or optimizer state holding a NaN or infinity, naming the file and tensor."""
     path = Path(path)
     state = json.loads((path / STATE_FILE).read_text())
     prefix = f"rank{rank}."
     rng = {k[len(prefix):]: v for k, v in load_file(path / RNG_FILE).items() if k.startswith(prefix)}
-    optimizer = optimizer_from_files(load_file(path / OPTIMIZER_FILE), state["optimizer"])
-    return Checkpoint(path, int(state["step"]), load_file(path / LORA_FILE), optimizer, rng, state)
+    advice = f"delete {path} to resume from the checkpoint before it, or train into a fresh --out"
+    lora, opt_tensors = load_file(path / LORA_FILE), load_file(path / OPTIMIZER_FILE)
+    require_finite(lora, path / LORA_FILE, "resume from", advice)
+    require_finite(opt_tensors, path / OPTIMIZER_FILE, "resume from", advice)
+    optimizer = optimizer_from_files(opt_tensors, state["optimizer"])
+    return Checkpoint(path, int(state["step"]), lora, optimizer, rng, state)

@@ -25,7 +25,7 @@ def _configure_logging() -> None:
 def _train(args: argparse.Namespace) -> int:
     from motionlora.config import load_config
     from motionlora.train.config import TrainConfig
-    from motionlora.train.loop import OutOfMemoryHintError, TrackingOptions, train
+    from motionlora.train.loop import NonFiniteTrainingError, OutOfMemoryHintError, TrackingOptions, train
 
     _configure_logging()
     config = load_config(TrainConfig, args.config, "train", args.set)
@@ -38,6 +38,9 @@ def _train(args: argparse.Namespace) -> int:
     except OutOfMemoryHintError as err:
         print(f"motionlora train: error: {err}", file=sys.stderr)
         return 3
+    except NonFiniteTrainingError as err:
+        print(f"motionlora train: error: {err}", file=sys.stderr)
+        return 4
     if int(os.environ.get("RANK", "0")) == 0:
         run = result.summary["mlflow"]
         tracked = f"; MLflow run {run['run_id']} at {run['tracking_uri']}" if run else ""

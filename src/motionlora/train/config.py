@@ -8,6 +8,7 @@ settings that would change what the remaining steps compute.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,8 +87,12 @@ class TrainConfig:
             problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.learning_rate <= 0 or self.spatial_learning_rate <= 0:
-            problems.append("learning_rate and spatial_learning_rate must be > 0")
+        for key, value in self.to_dict().items():
+            if isinstance(value, float) and not math.isfinite(value):
+                problems.append(f"{key} must be a finite number, got {value}")
+        for key in ("learning_rate", "spatial_learning_rate"):
+            if getattr(self, key) <= 0:
+                problems.append(f"{key} must be > 0, got {getattr(self, key)}")
         if self.max_grad_norm is not None and self.max_grad_norm <= 0:
             problems.append(f"max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
         if problems:

@@ -6,6 +6,11 @@ model, add the LoRAs, resume from the newest checkpoint in --out, run the optimi
 write the motion adapter (spatial LoRA discarded) and `train_summary.json`. Only rank 0 writes
 files or talks to MLflow; every rank reads the data and the checkpoint it resumes from, so --out
 must be on a filesystem all ranks share.
+
+Finite or nothing: a step with a non-finite loss or gradient norm, or LoRA weights or optimizer
+moments found non-finite where they would be saved (each checkpoint and the end), stops the run
+with `NonFiniteTrainingError` on every rank at once; the checkpoints already written are kept and
+nothing non-finite is written.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import numpy as np
 import torch
 
 from motionlora.data.preprocess import PreprocessedDataset, load_preprocessed
+from motionlora.finite import describe_nonfinite
 from motionlora.models.identity import ModelIdentity
 from motionlora.models.loading import T2VModel, load_t2v_model
 from motionlora.motion.adapter import save_motion_adapter
@@ -48,7 +54,7 @@ from motionlora.train.distributed import (
 )
 from motionlora.train.losses import training_scheduler
 from motionlora.train.memory import peak_memory_mb
-from motionlora.train.step import MicroBatch, Trainer, add_training_adapters, micro_batch, precision_dtype
+from motionlora.train.step import MicroBatch, NonFiniteStepError, Trainer, add_training_adapters, micro_batch, precision_dtype
 from motionlora.train.validation import Validator
 
 log = logging.getLogger("motionlora.train")
@@ -63,6 +69,10 @@ _OOM_MARKERS = ("out of memory", "can't allocate memory")
 
 class OutOfMemoryHintError(RuntimeError):
     """A training step ran out of memory; the message says which settings lower the need."""
+
+
+class NonFiniteTrainingError(RuntimeError):
+    """Training met a NaN or infinity; the message names the step, what was not finite and the likely cause."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,40 @@ def oom_hint(config: TrainConfig, dataset: PreprocessedDataset, device: torch.de
         hints.append("or set dual_path=false (no spatial path)")
     return (f"out of memory training on {device} with {config.batch_size} clip(s) of latents {c}x{f}x{h}x{w} per device; "
             + "; ".join(hints))
+
+
+def nonfinite_clips(dataset: PreprocessedDataset) -> list[str]:
+    """Ids of the clips whose latents or text embeddings hold a NaN or infinity."""
+    finite = torch.isfinite(dataset.latents.flatten(1)).all(1) & torch.isfinite(dataset.text_embeddings.flatten(1)).all(1)
+    return [dataset.clips[i]["id"] for i in torch.nonzero(~finite).flatten().tolist()]
+
+
+def nonfinite_hint(config: TrainConfig, dataset: PreprocessedDataset) -> str:
+    """The likely cause of a NaN or infinity in training: clips holding one, if any; else the settings."""
+    bad = nonfinite_clips(dataset)
+    if bad:
+        return (f"likely cause: bad data: clip(s) {', '.join(bad[:5])}{' ...' if len(bad) > 5 else ''} in "
+                f"{dataset.directory} hold NaN or infinite values; preprocess them again")
+    rates = f"learning_rate={config.learning_rate:g}"
+    if config.dual_path:
+        rates += f", spatial_learning_rate={config.spatial_learning_rate:g}"
+    causes = [f"a learning rate too high ({rates})"]
+    if config.mixed_precision != "no":
+        causes.append(f"mixed-precision overflow (mixed_precision={config.mixed_precision}; try mixed_precision=no)")
+    return "likely cause: " + " or ".join(causes) + "; change that and train into a fresh --out"
+
+
+def _nonfinite_error(step: int, what: str, config: TrainConfig, dataset: PreprocessedDataset) -> NonFiniteTrainingError:
+    return NonFiniteTrainingError(f"step {step}: {what}; stopped without saving anything of this step "
+                                  f"(checkpoints already in --out are kept); {nonfinite_hint(config, dataset)}")
+
+
+def _require_finite_state(trainer: Trainer, step: int, dataset: PreprocessedDataset) -> None:
+    """Before anything is saved: the LoRA weights and optimizer moments must be finite. Every rank
+    checks (they hold identical values), so every rank stops together."""
+    bad = trainer.nonfinite_state()
+    if bad:
+        raise _nonfinite_error(step, f"the training state is not finite: {describe_nonfinite(bad)}", trainer.config, dataset)
 
 
 def _seed_rank_streams(seed: int, rank: int) -> None:
@@ -235,9 +279,12 @@ def _open_run(stack: ExitStack, tracking: TrackingOptions, ctx: DistContext, out
 
 
 def _guarded_step(trainer: Trainer, batches: list[MicroBatch], config: TrainConfig, dataset: PreprocessedDataset, step: int) -> dict[str, float]:
-    """`trainer.step`, with out-of-memory errors (torch.OutOfMemoryError is a RuntimeError) re-raised with a hint."""
+    """`trainer.step`, with out-of-memory errors (torch.OutOfMemoryError is a RuntimeError) and
+    non-finite losses or gradients re-raised with the step and a hint."""
     try:
         return trainer.step(batches)
+    except NonFiniteStepError as err:
+        raise _nonfinite_error(step, str(err), config, dataset) from err
     except RuntimeError as err:
         if not _is_oom(err):
             raise
@@ -295,6 +342,8 @@ def _loop(session: _Session, run: NullRun) -> dict[str, float]:
                        peak_memory_mb=peak_memory_mb(ctx.device))
         if config.debug_check_sync:
             _check_sync(trainer, session.out_dir, done, ctx)
+        if done % config.checkpoint_every == 0 or done == config.steps:
+            _require_finite_state(trainer, done, dataset)
         if done % config.log_every == 0 or done == config.steps:
             run.log_metrics(metrics, done)
             log.info("step %d/%d: %s", done, config.steps, ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()))

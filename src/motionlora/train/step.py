@@ -9,6 +9,10 @@ For each micro-batch (gradient accumulation):
 then one all-reduce of the LoRA gradients over the ranks and one AdamW step. Each path runs its
 backward right after its forward, inside its own adapter state: gradient checkpointing recomputes
 the forward during backward, and that recomputation must see the same adapters.
+
+A step whose losses or total gradient norm are not finite raises `NonFiniteStepError` before the
+optimizer step, so the weights stay those of the step before. Both values are all-reduced, hence
+equal on every rank: under torchrun all ranks raise at the same step, with no extra communication.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from motionlora.data.preprocess import PreprocessedDataset
+from motionlora.finite import nonfinite_names
 from motionlora.models.backbone import text_condition
 from motionlora.motion.lora import lora_folded, lora_parameters, set_lora_enabled
 from motionlora.motion.spatial import SPATIAL_ADAPTER, apply_spatial_lora
@@ -33,6 +38,10 @@ from motionlora.train.distributed import DistContext, average_gradients
 from motionlora.train.losses import NoiseDraw, appearance_debiased_loss, diffusion_loss, draw_noise, prediction_target
 
 
+class NonFiniteStepError(FloatingPointError):
+    """A step's loss or gradient norm is NaN or infinite (raised before the optimizer step); says which."""
+
+
 @dataclass(frozen=True)
 class MicroBatch:
     """This rank's share of one micro-batch: latents (b, C, F, h, w), text (b, L, D), and its noise."""
@@ -40,6 +49,14 @@ class MicroBatch:
     latents: torch.Tensor
     text: torch.Tensor
     noise: NoiseDraw
+
+
+def total_norm(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The L2 norm of all `tensors` together (NaN or inf when any element is); 0 for none."""
+    if not tensors:
+        return torch.zeros(())
+    norms = [torch.linalg.vector_norm(t.detach()) for t in tensors]
+    return torch.linalg.vector_norm(torch.stack([n.to(norms[0].device) for n in norms]))
 
 
 def micro_batch(dataset: PreprocessedDataset, slots: Sequence[tuple[int, int]], num_train_timesteps: int, device: torch.device) -> MicroBatch:
@@ -169,21 +186,36 @@ class Trainer:
             self._backward((mse + ad if ad is not None else mse) * weight)
         return mse.detach(), ad.detach() if ad is not None else torch.zeros_like(mse.detach())
 
-    def _clip_and_step(self) -> None:
+    def _unscale_and_clip(self) -> torch.Tensor:
+        """Unscale the gradients (fp16) and clip each group's to `max_grad_norm` (if set); returns
+        the total gradient norm over all groups before clipping (clipping's own, when it runs)."""
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
-        if self.config.max_grad_norm is not None:
-            for group in self.optimizer.param_groups:
-                torch.nn.utils.clip_grad_norm_(group["params"], self.config.max_grad_norm)
+        if self.config.max_grad_norm is None:
+            return total_norm([p.grad for p in self.params if p.grad is not None])
+        return total_norm([torch.nn.utils.clip_grad_norm_(group["params"], self.config.max_grad_norm)
+                           for group in self.optimizer.param_groups])
+
+    def _optimizer_step(self) -> None:
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
             self.optimizer.step()
 
+    def _require_finite(self, losses: dict[str, float], grad_norm: float) -> None:
+        """Refuse to step on a non-finite loss or gradient norm. With the fp16 GradScaler an
+        infinite gradient is routine (the scaler is searching for its scale and skips that step
+        itself), so only the losses are checked then."""
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in losses.items())
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise NonFiniteStepError(f"the loss is not finite ({shown})")
+        if self.scaler is None and not math.isfinite(grad_norm):
+            raise NonFiniteStepError(f"the gradient norm is {grad_norm} although the loss is finite ({shown})")
+
     def step(self, micro_batches: Sequence[MicroBatch]) -> dict[str, float]:
         """One optimizer step over `micro_batches` (this rank's share); returns rank-averaged losses
-        and the learning rates the step used."""
+        and the learning rates the step used. Raises `NonFiniteStepError` (see the module doc)."""
         self.unet.train()
         weight = 1.0 / len(micro_batches)
         totals = torch.zeros(3, dtype=torch.float64, device=self.ctx.device)
@@ -191,9 +223,14 @@ class Trainer:
             spatial = self.spatial_path(batch, weight) if self.spatial_params else torch.zeros((), device=self.ctx.device)
             mse, ad = self.temporal_path(batch, weight)
             totals += torch.stack([mse, ad, spatial]).double() * weight
-        mse, ad, spatial = average_gradients(self.params, totals, self.ctx).tolist()
+        averaged = average_gradients(self.params, totals, self.ctx)
         lrs = [group["lr"] for group in self.optimizer.param_groups]
-        self._clip_and_step()
+        grad_norm = self._unscale_and_clip()
+        mse, ad, spatial, norm = torch.cat([averaged.double().to(grad_norm.device), grad_norm.double().reshape(1)]).tolist()
+        losses = {"loss_mse": mse, **({"loss_ad": ad} if self.config.ad_loss else {}),
+                  **({"loss_spatial": spatial} if self.spatial_params else {})}
+        self._require_finite(losses, norm)
+        self._optimizer_step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         metrics = {"loss": mse + ad, "loss_mse": mse, "lr": lrs[0]}
@@ -206,6 +243,15 @@ class Trainer:
     def lora_state(self) -> dict[str, torch.Tensor]:
         """The trainable LoRA weights by parameter name (motion and spatial)."""
         return {name: param.detach() for name, param in zip(self.names, self.params)}
+
+    def nonfinite_state(self) -> list[str]:
+        """The LoRA weights and optimizer moments (`name (exp_avg)`) holding a NaN or infinity: what a
+        checkpoint or the adapter would store."""
+        tensors = self.lora_state()
+        for name, param in zip(self.names, self.params):
+            tensors.update({f"{name} ({key})": value for key, value in self.optimizer.state.get(param, {}).items()
+                            if isinstance(value, torch.Tensor)})
+        return nonfinite_names(tensors)
 
     def schedule_state(self) -> dict[str, Any]:
         """The JSON part of the optimizer-side state: lr schedule and fp16 loss scaler."""
