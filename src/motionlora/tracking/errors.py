@@ -9,9 +9,8 @@ from __future__ import annotations
 
 def _has_code(err: BaseException, *names: str) -> bool:
     from mlflow.exceptions import MlflowException
-    from mlflow.protos.databricks_pb2 import ErrorCode
 
-    return isinstance(err, MlflowException) and err.error_code in {ErrorCode.Name(ErrorCode.Value(n)) for n in names}
+    return isinstance(err, MlflowException) and err.error_code in names
 
 
 def already_exists(err: BaseException) -> bool:
