@@ -27,10 +27,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user's input or setup can cause: bad values, missing files, and MLflow's errors when a
+    command has talked to MLflow (an unreachable server, a missing model) — never imported just for this."""
+    mlflow_errors = sys.modules.get("mlflow.exceptions")
+    return (FileNotFoundError, ValueError) + ((mlflow_errors.MlflowException,) if mlflow_errors else ())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"motionlora {args.command}: error: {err}", file=sys.stderr)
+    except _user_errors() as err:
+        message = str(err)
+        if "mlflow.exceptions" in sys.modules:
+            from motionlora.tracking.errors import describe
+
+            message = describe(err)
+        print(f"motionlora {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -117,3 +117,40 @@ def test_registration_refuses_an_adapter_holding_a_nan_before_touching_mlflow(tr
         register_adapter(adapter, tmp_path / "evaluation", tmp_path / "ingested", "models/unused", "nan", GateConfig(),
                          "pipeline-run", tracking_uri=f"sqlite:///{database}")
     assert not database.exists()
+
+
+def _edit_config(adapter, **changes) -> None:
+    path = adapter / "adapter_config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def test_targets_outside_the_preset_are_refused_naming_the_file(trained, tiny_model_dir):
+    """A tap-qk adapter whose config also puts LoRA on temporal Value: refused, not applied as 'tap-qk'."""
+    _, adapter = trained
+    targets = json.loads((adapter / "adapter_config.json").read_text())["target_modules"]
+    value = sorted(t.replace("to_k", "to_v") for t in targets if t.endswith("to_k"))
+    _edit_config(adapter, target_modules=targets + value)
+    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+    expected = f"{adapter / 'adapter_config.json'}: {len(value)} target module(s) outside what preset 'tap-qk' allows, e.g. {value[:3]}"
+    with pytest.raises(ValueError, match=re.escape(expected)):
+        load_motion_adapter(fresh.unet, adapter, fresh.identity)
+    assert not lora_modules(fresh.unet, MOTION_ADAPTER)
+
+
+def test_extra_trainable_modules_and_patterns_are_refused(trained, tiny_model_dir):
+    _, adapter = trained
+    _edit_config(adapter, modules_to_save=["conv_in"])
+    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+    with pytest.raises(ValueError, match=re.escape("modules_to_save=['conv_in']")):
+        load_motion_adapter(fresh.unet, adapter, fresh.identity)
+    _edit_config(adapter, modules_to_save=None, target_modules=".*to_k")
+    with pytest.raises(ValueError, match=re.escape("target_modules must be an explicit list and modules_to_save empty; got target_modules='.*to_k'")):
+        load_motion_adapter(fresh.unet, adapter, fresh.identity)
+
+
+def test_weights_of_another_rank_are_refused_naming_the_file(trained, tiny_model_dir):
+    _, adapter = trained
+    _edit_config(adapter, r=2)
+    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+    with pytest.raises(ValueError, match=re.escape(f"{adapter / WEIGHTS_NAME} does not fit its config: size mismatch for ")):
+        load_motion_adapter(fresh.unet, adapter, fresh.identity)

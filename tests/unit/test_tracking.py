@@ -48,3 +48,34 @@ def test_error_codes_say_what_happened(tmp_path):
     assert already_exists(twice.value) and not does_not_exist(twice.value)
     assert does_not_exist(missing.value) and not already_exists(missing.value)
     assert not already_exists(ValueError("RESOURCE_ALREADY_EXISTS"))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_server_is_one_line_naming_it(capsys, monkeypatch):
+    """Nothing listens on the port: one line that says where and why, not a traceback; and the
+    retry bounds that keep this under 30 s are the defaults (MLflow's own wait over 4 minutes)."""
+    from motionlora import cli
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    port = _free_port()
+    code = cli.main(["registry", "--tracking-uri", f"http://127.0.0.1:{port}", "list"])
+    [line] = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert line == (f"motionlora registry list: error: cannot reach the MLflow tracking server at 127.0.0.1:{port} "
+                    "([Errno 111] Connection refused); is it running? Set --tracking-uri or MLFLOW_TRACKING_URI")
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES, MLFLOW_HTTP_REQUEST_TIMEOUT
+
+    assert (MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(), MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get(), MLFLOW_HTTP_REQUEST_TIMEOUT.get()) == (2, 1, 8)
+
+
+def test_other_mlflow_errors_keep_their_own_message():
+    from motionlora.tracking.errors import describe
+
+    assert describe(MlflowException("Registered Model with name=motion-x not found")) == "Registered Model with name=motion-x not found"

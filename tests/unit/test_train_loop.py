@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -215,17 +216,24 @@ def test_weights_found_non_finite_where_they_would_be_saved_stop_the_run(preproc
     assert list_checkpoints(out) == [] and not (out / "adapter").exists()
 
 
-def test_a_checkpoint_holding_a_nan_is_not_resumed_from(trained, preprocessed_dir, tiny_model_dir, tmp_path, capsys):
+@pytest.mark.parametrize("damage", ["nan", "truncated"])
+def test_resume_skips_a_broken_checkpoint_for_the_newest_intact_one(preprocessed_dir, tiny_model_dir, tmp_path, caplog, damage):
+    """The newest checkpoint holds a NaN, or was cut short on disk: the run resumes from the one
+    before it, says which it skipped, and ends with the adapter of the undisturbed run."""
+    settings = ("steps=2", "checkpoint_every=1")
+    whole = train(_config(*settings), preprocessed_dir, tmp_path / "whole", model=str(tiny_model_dir), tracking=OFF)
     out = tmp_path / "out"
-    shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
+    shutil.copytree(whole.out_dir / "checkpoints", out / "checkpoints")
     lora = out / "checkpoints" / "step-00000002" / "lora.safetensors"
-    tensors = load_file(lora)
-    name = sorted(tensors)[0]
-    tensors[name][0] = float("nan")
-    save_file(tensors, lora)
-    code = _cli("--data", str(preprocessed_dir), "--out", str(out), "--model", str(tiny_model_dir), "--no-tracking", *_sets(*SMALL))
-    [line] = capsys.readouterr().err.splitlines()
-    assert code == 2
-    assert line.startswith(f"motionlora train: error: {lora}: refusing to resume from it: tensor {name!r} holds NaN or infinite values; "
-                           f"delete {lora.parent} to resume from the checkpoint before it"), line
-    assert not (out / "adapter").exists()
+    if damage == "nan":
+        tensors = load_file(lora)
+        tensors[sorted(tensors)[0]][0] = float("nan")
+        save_file(tensors, lora)
+    else:
+        lora.write_bytes(lora.read_bytes()[: lora.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING, logger="motionlora.train.loop"):
+        resumed = train(_config(*settings), preprocessed_dir, out, model=str(tiny_model_dir), tracking=OFF)
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "broken" in r.getMessage()]
+    assert warning.startswith(f"checkpoint {lora.parent} is broken (")
+    assert resumed.summary["resumed_from"] == 1
+    assert (resumed.adapter_dir / "adapter_model.safetensors").read_bytes() == (whole.adapter_dir / "adapter_model.safetensors").read_bytes()

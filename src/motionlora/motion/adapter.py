@@ -21,7 +21,7 @@ from motionlora import __version__
 from motionlora.finite import require_finite
 from motionlora.models.identity import ModelIdentity
 from motionlora.motion.lora import inject_lora, lora_modules
-from motionlora.motion.tap import MOTION_ADAPTER, PRESETS
+from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, motion_lora_targets
 
 WEIGHTS_NAME = "adapter_model.safetensors"
 CONFIG_NAME = "adapter_config.json"
@@ -137,12 +137,14 @@ def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity
     if lora_modules(unet, MOTION_ADAPTER):
         raise ValueError("the UNet already carries a motion LoRA; load the adapter onto a fresh base model")
     config = LoraConfig.from_pretrained(str(adapter_dir))
-    missing = [t for t in config.target_modules if not _has_module(unet, t)]
-    if missing:
-        raise AdapterMismatchError(f"adapter {adapter_dir} targets modules the base UNet does not have: {missing[:5]}")
+    check_targets(config, info, unet, adapter_dir / CONFIG_NAME)
     state = read_adapter_weights(adapter_dir)
     inject_lora(unet, list(config.target_modules), MOTION_ADAPTER, config.r, config.lora_alpha, 0.0)
-    result = set_peft_model_state_dict(unet, state, adapter_name=MOTION_ADAPTER)
+    try:
+        result = set_peft_model_state_dict(unet, state, adapter_name=MOTION_ADAPTER)
+    except RuntimeError as err:
+        shapes = "; ".join(line.strip() for line in str(err).splitlines() if "size mismatch" in line)
+        raise ValueError(f"{adapter_dir / WEIGHTS_NAME} does not fit its config: {shapes or err}") from None
     absent = [k for k in result.missing_keys if f".lora_A.{MOTION_ADAPTER}." in k or f".lora_B.{MOTION_ADAPTER}." in k]
     if absent or result.unexpected_keys:
         raise ValueError(
@@ -151,6 +153,23 @@ def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity
         )
     unet.requires_grad_(False)
     return info
+
+
+def check_targets(config: LoraConfig, info: MotionAdapterInfo, unet: torch.nn.Module, path: Path) -> None:
+    """Refuse an adapter config that changes more than its preset may: a target outside the preset's
+    modules (a TAP preset's Value or output projection, spatial attention, `conv_in`, ...), extra
+    trainable modules, or a pattern instead of explicit names. Such an adapter would be applied
+    while `motion.json` still claims the preset, and the method's guarantee would be silently gone."""
+    if isinstance(config.target_modules, str) or config.modules_to_save:
+        raise ValueError(f"{path}: target_modules must be an explicit list and modules_to_save empty; "
+                         f"got target_modules={config.target_modules!r}, modules_to_save={config.modules_to_save!r}")
+    missing = sorted(t for t in config.target_modules if not _has_module(unet, t))
+    if missing:
+        raise AdapterMismatchError(f"adapter {path.parent} targets modules the base UNet does not have: {missing[:5]}")
+    outside = sorted(set(config.target_modules) - set(motion_lora_targets(unet, info.preset)))
+    if outside:
+        raise ValueError(f"{path}: {len(outside)} target module(s) outside what preset {info.preset!r} allows, "
+                         f"e.g. {outside[:3]}; refusing to load an adapter that is not what motion.json says")
 
 
 def _has_module(model: torch.nn.Module, name: str) -> bool:

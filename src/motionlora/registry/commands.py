@@ -43,11 +43,12 @@ def _reported(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
         from mlflow.exceptions import MlflowException
 
         from motionlora.registry.lock import LockLostError, LockTimeoutError
+        from motionlora.tracking.errors import describe
 
         try:
             return func(args)
         except (MlflowException, LockTimeoutError, LockLostError) as err:
-            print(f"motionlora registry {args.registry_command}: error: {err}", file=sys.stderr)
+            print(f"motionlora registry {args.registry_command}: error: {describe(err)}", file=sys.stderr)
             return 2
 
     return run

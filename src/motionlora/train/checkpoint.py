@@ -6,7 +6,9 @@ renamed into place in one `os.rename`; a folder named `step-NNNNNNNN` is therefo
 and a run killed mid-write leaves only a temporary folder that the next start removes. LoRA weights
 and optimizer moments holding a NaN or infinity are refused both ways: such a checkpoint is never
 written, and one found on disk is never resumed from. (The RNG file is not checked: Python's RNG
-state records "no cached gaussian" as NaN.)
+state records "no cached gaussian" as NaN.) A checkpoint that cannot be read — truncated or
+corrupted on disk, or holding a NaN — is skipped with a warning naming it, and the run resumes
+from the newest intact one before it.
 """
 
 from __future__ import annotations
@@ -17,10 +19,11 @@ import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from motionlora.finite import require_finite
@@ -168,6 +171,16 @@ def latest_checkpoint(out_dir: Path) -> tuple[int, Path] | None:
     """(step, folder) of the newest complete checkpoint, or None."""
     found = list_checkpoints(out_dir)
     return found[-1] if found else None
+
+
+def newest_intact_checkpoint(out_dir: Path, rank: int, warn: Callable[[str], None]) -> Checkpoint | None:
+    """The newest checkpoint that loads, or None; `warn` is told about each broken one skipped."""
+    for _, path in reversed(list_checkpoints(out_dir)):
+        try:
+            return load_checkpoint(path, rank)
+        except (OSError, ValueError, KeyError, SafetensorError) as err:
+            warn(f"checkpoint {path} is broken ({err}); trying the one before it")
+    return None
 
 
 def remove_stale(out_dir: Path) -> None:

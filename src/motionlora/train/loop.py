@@ -178,18 +178,19 @@ def _seed_rank_streams(seed: int, rank: int) -> None:
 
 
 def _resume(trainer: Trainer, out_dir: Path, ctx: DistContext, config: TrainConfig, identity: ModelIdentity, dataset: PreprocessedDataset) -> int:
-    """Load the newest complete checkpoint (rank 0 picks it, every rank reads it); returns its step, or 0."""
-    latest = None
+    """Load the newest intact checkpoint (rank 0 picks it, skipping broken ones; every rank reads it);
+    returns its step, or 0."""
+    newest = None
     if ctx.is_main:
         ckpt.remove_stale(out_dir)
-        latest = ckpt.latest_checkpoint(out_dir)
-    step = broadcast_int(latest[0] if latest is not None else -1, ctx)
+        newest = ckpt.newest_intact_checkpoint(out_dir, ctx.rank, log.warning)
+    step = broadcast_int(newest.step if newest is not None else -1, ctx)
     if step < 0:
         return 0
     path = out_dir / ckpt.CHECKPOINTS_DIR / ckpt.checkpoint_name(step)
     if not path.is_dir():
         raise FileNotFoundError(f"rank {ctx.rank} cannot see checkpoint {path}: --out must be on a filesystem every rank shares")
-    checkpoint = ckpt.load_checkpoint(path, ctx.rank)
+    checkpoint = newest if newest is not None else ckpt.load_checkpoint(path, ctx.rank)
     state = checkpoint.state
     if state.get("base_model", {}).get("weights_sha256") != identity.weights_sha256:
         raise ValueError(f"checkpoint {path} was trained on another base model ({state.get('base_model')}); use a fresh --out")
