@@ -28,10 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """What a user's input or setup can cause: bad values, missing files, and MLflow's errors when a
-    command has talked to MLflow (an unreachable server, a missing model) — never imported just for this."""
+    """What a user's input or setup can cause: bad values; missing, unreadable or unwritable files; a
+    full disk; MLflow's errors once a command has talked to MLflow (an unreachable server, a missing
+    model), without importing MLflow just for this."""
     mlflow_errors = sys.modules.get("mlflow.exceptions")
-    return (FileNotFoundError, ValueError) + ((mlflow_errors.MlflowException,) if mlflow_errors else ())
+    return (OSError, ValueError) + ((mlflow_errors.MlflowException,) if mlflow_errors else ())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from motionlora.data.atomic import NO_SPACE, replaced_on_success
 from motionlora.data.captions import CaptionIndex
 from motionlora.data.decode import (
     DEFAULT_FRAME_FOLDER_FPS,
@@ -56,7 +57,7 @@ class IngestSettings:
 
 
 class NotEnoughClipsError(ValueError):
-    """Fewer good clips than `min_clips` remained; manifest.jsonl and rejected.jsonl were still written."""
+    """Fewer good clips than `min_clips` remained (where the rejections went: `ingest`)."""
 
 
 class _Rejected(Exception):
@@ -226,14 +227,23 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def _prepare_out_dir(source: ClipSource, out_dir: Path) -> Path:
+def _check_out_dir(source: ClipSource, out_dir: Path) -> None:
+    """Refuse an `--out` inside the source, or one holding files an earlier ingest did not write
+    (they would be lost when the new output replaces it)."""
     if isinstance(source, LocalSource) and source.overlaps(out_dir):
         raise ValueError(f"--out {out_dir} overlaps the source folder {source.description}; choose a folder outside it")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST).exists():
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not (out_dir / MANIFEST).exists():
         raise ValueError(f"--out {out_dir} is not empty and holds no {MANIFEST}: refusing to write into it")
-    clips_dir = out_dir / CLIPS_DIR
-    clips_dir.mkdir(parents=True, exist_ok=True)
-    return clips_dir
+    ours = {MANIFEST, REJECTED, CLIPS_DIR}
+    listed = {Path(row["path"]).name for row in _manifest_rows(out_dir / MANIFEST)}
+    clips = out_dir / CLIPS_DIR
+    foreign = [p.name for p in out_dir.iterdir() if p.name not in ours]
+    foreign += [f"{CLIPS_DIR}/{p.name}" for p in (clips.iterdir() if clips.is_dir() else []) if p.name not in listed]
+    if foreign:
+        raise ValueError(f"--out {out_dir} holds files ingest did not write ({', '.join(sorted(foreign)[:3])}); "
+                         "move them out or choose another --out: a new ingest replaces the whole folder")
 
 
 def ingest(
@@ -241,20 +251,25 @@ def ingest(
 ) -> IngestReport:
     """Validate every clip in `source`, copy the good ones to `out_dir`, write manifest and rejections.
 
-    Re-running into the same `out_dir` replaces its manifest and drops clips no longer accepted.
-    Raises NotEnoughClipsError (after writing both files) when fewer than `settings.min_clips` remain.
+    The new output replaces the previous one in `out_dir` whole, and only when the run succeeds
+    (`data.atomic`). With fewer than `settings.min_clips` good clips it raises NotEnoughClipsError:
+    a previous output stays as it was and the rejections go to `<out_dir>.rejected.jsonl` beside
+    it; without one, `out_dir` receives the manifest and rejections as usual.
     """
     from tqdm import tqdm
 
     out_dir = Path(out_dir)
-    clips_dir = _prepare_out_dir(source, out_dir)
+    _check_out_dir(source, out_dir)
     names = source.list_files()
     captions = CaptionIndex.build(names, lambda name: source.read_bytes(name).decode("utf-8", errors="replace"))
     candidates, early = discover(names, captions)
     report = IngestReport(out_dir, warnings=list(captions.warnings))
     report.rejected.extend({**r, "source": source.description} for r in early)
     seen: dict[str, str] = {}
-    with tempfile.TemporaryDirectory(prefix="motionlora-ingest-") as staging:
+    previous = (out_dir / MANIFEST).exists()
+    with replaced_on_success(out_dir) as new_dir, tempfile.TemporaryDirectory(prefix="motionlora-ingest-") as staging:
+        clips_dir = new_dir / CLIPS_DIR
+        clips_dir.mkdir()
         bar = tqdm(candidates, desc="ingest", unit="clip", file=sys.stderr, disable=not progress)
         for number, candidate in enumerate(bar):
             work = Path(staging) / str(number)
@@ -266,22 +281,23 @@ def ingest(
             except UnsafeNameError as err:
                 report.rejected.append({"path": candidate.display, "source": source.description, "code": "unsafe-name", "reason": str(err)})
             except Exception as err:  # one unreadable clip must not cost the batch its good clips
+                if isinstance(err, OSError) and err.errno in NO_SPACE:
+                    raise  # ... but a full disk is not this clip's fault, and leaves the whole output incomplete
                 report.rejected.append({"path": candidate.display, "source": source.description, "code": "unreadable", "reason": f"could not be read: {type(err).__name__}: {err}"})
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             bar.set_postfix(accepted=len(report.accepted), rejected=len(report.rejected))
-    kept = {Path(row["path"]).name for row in report.accepted}
-    for stale in clips_dir.iterdir():
-        if stale.name in kept:
-            continue
-        if stale.is_dir():
-            shutil.rmtree(stale)
-        else:
-            stale.unlink()
-    report.rejected.sort(key=lambda r: r["path"])
-    _write_jsonl(out_dir / MANIFEST, report.accepted)
-    _write_jsonl(out_dir / REJECTED, report.rejected)
-    if len(report.accepted) < settings.min_clips:
+        report.rejected.sort(key=lambda r: r["path"])
+        enough = len(report.accepted) >= settings.min_clips
+        if not enough and previous:
+            _write_jsonl(out_dir.parent / f"{out_dir.name}.{REJECTED}", report.rejected)
+            raise NotEnoughClipsError(
+                f"only {len(report.accepted)} good clip(s) in {source.description}, need at least {settings.min_clips}; "
+                f"the previous output in {out_dir} is unchanged; why the others were rejected: {out_dir.parent / f'{out_dir.name}.{REJECTED}'}"
+            )
+        _write_jsonl(new_dir / MANIFEST, report.accepted)
+        _write_jsonl(new_dir / REJECTED, report.rejected)
+    if not enough:
         raise NotEnoughClipsError(
             f"only {len(report.accepted)} good clip(s) in {source.description}, need at least {settings.min_clips}; "
             f"why the others were rejected: {out_dir / REJECTED}"
@@ -289,11 +305,7 @@ def ingest(
     return report
 
 
-def read_manifest(ingest_dir: str | Path) -> list[dict[str, Any]]:
-    """The accepted clips of an ingest output folder; a clear error when there are none."""
-    path = Path(ingest_dir) / MANIFEST
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `motionlora data ingest` into {ingest_dir} first")
+def _manifest_rows(path: Path) -> list[dict[str, Any]]:
     rows = []
     for number, line in enumerate(path.read_text().splitlines(), 1):
         if not line.strip():
@@ -306,6 +318,15 @@ def read_manifest(ingest_dir: str | Path) -> list[dict[str, Any]]:
         if missing:
             raise ValueError(f"{path} line {number}: missing {sorted(missing)}")
         rows.append(row)
+    return rows
+
+
+def read_manifest(ingest_dir: str | Path) -> list[dict[str, Any]]:
+    """The accepted clips of an ingest output folder; a clear error when there are none."""
+    path = Path(ingest_dir) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: run `motionlora data ingest` into {ingest_dir} first")
+    rows = _manifest_rows(path)
     if not rows:
         raise ValueError(f"{path} lists no clips: nothing to preprocess")
     return rows

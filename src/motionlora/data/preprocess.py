@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from motionlora.data.atomic import replaced_on_success
 from motionlora.data.decode import DEFAULT_FRAME_FOLDER_FPS, decode_clip
 from motionlora.data.frames import CROP_MODES, SAMPLE_MODES, resize_frames, sample_indices, to_model_input
 from motionlora.data.ingest import MANIFEST, clip_sha256, read_manifest
@@ -153,18 +154,13 @@ def encode_captions(tokenizer: Any, text_encoder: torch.nn.Module, captions: lis
     return text_encoder(tokens.input_ids.to(device))[0].float().cpu().contiguous()
 
 
-def _prepare_out_dir(out_dir: Path) -> None:
-    """Clear a previous output (index first, so a crash leaves no valid-looking index behind)."""
+def _check_out_dir(out_dir: Path) -> None:
+    """Refuse an `--out` holding files that are not preprocess output: the new output replaces the whole folder."""
     ours = {INDEX, INDEX + ".tmp", MANIFEST, PREVIEWS_DIR}
     if out_dir.is_dir():
         foreign = [p.name for p in out_dir.iterdir() if p.name not in ours and not (p.name.startswith("shard-") and p.suffix == ".safetensors")]
         if foreign:
             raise ValueError(f"--out {out_dir} holds files that are not preprocess output ({', '.join(sorted(foreign)[:3])}); refusing to overwrite")
-        (out_dir / INDEX).unlink(missing_ok=True)
-        for path in out_dir.glob("shard-*.safetensors"):
-            path.unlink()
-        shutil.rmtree(out_dir / PREVIEWS_DIR, ignore_errors=True)
-    (out_dir / PREVIEWS_DIR).mkdir(parents=True)
 
 
 def _reusable(out_dir: Path, wanted: str) -> bool:
@@ -191,7 +187,9 @@ def preprocess(
     device: str | None = None,
     progress: bool = True,
 ) -> PreprocessResult:
-    """Encode the clips of an ingest folder into `out_dir` (see the module docstring for the format)."""
+    """Encode the clips of an ingest folder into `out_dir` (see the module docstring for the format).
+
+    The new output replaces a previous one whole, and only when this run succeeds (`data.atomic`)."""
     from safetensors.torch import save_file
     from tqdm import tqdm
 
@@ -212,54 +210,54 @@ def preprocess(
     vae_scale = 2 ** (len(t2v.vae.config.block_out_channels) - 1)
     if settings.width % vae_scale or settings.height % vae_scale:
         raise ValueError(f"--size {settings.width}x{settings.height}: both sides must be multiples of {vae_scale}, the VAE's downsampling")
-    _prepare_out_dir(out_dir)
-    captions = sorted({row["caption"] for row in rows})
-    text_by_caption = dict(zip(captions, encode_captions(t2v.tokenizer, t2v.text_encoder, captions)))
+    _check_out_dir(out_dir)
+    with replaced_on_success(out_dir) as new_dir:
+        (new_dir / PREVIEWS_DIR).mkdir()
+        captions = sorted({row["caption"] for row in rows})
+        text_by_caption = dict(zip(captions, encode_captions(t2v.tokenizer, t2v.text_encoder, captions)))
 
-    shards: list[dict[str, Any]] = []
-    latents: list[torch.Tensor] = []
-    latent_shape: list[int] = []
-    for number, row in enumerate(tqdm(rows, desc="preprocess", unit="clip", file=sys.stderr, disable=not progress)):
-        video = decode_clip(ingest_dir / row["path"], frame_folder_fps=row.get("fps") or DEFAULT_FRAME_FOLDER_FPS)
-        try:
-            keep = sample_indices(video.num_frames, settings.frames, settings.sample, video.fps, settings.fps)
-        except ValueError as err:
-            raise ValueError(f"{ingest_dir / row['path']} (from {row.get('source_path')}): {err}") from err
-        frames = resize_frames(video.frames[keep], settings.width, settings.height, settings.crop)
-        latents.append(encode_frames(t2v.vae, to_model_input(frames), settings.vae_batch))
-        latent_shape = latent_shape or list(latents[-1].shape)
-        if number < settings.previews:
-            _write_preview(out_dir, row["sha256"], frames, settings.fps or video.fps or DEFAULT_FRAME_FOLDER_FPS)
-        if len(latents) == settings.shard_size or number == len(rows) - 1:
-            members = rows[number + 1 - len(latents): number + 1]
-            tensors = {"latents": torch.stack(latents),
-                       "text_embeddings": torch.stack([text_by_caption[r["caption"]] for r in members])}
-            save_file(tensors, out_dir / shard_name(len(shards)), metadata={"format": FORMAT, "content_hash": digest})
-            shards.append({"file": shard_name(len(shards)), "num_clips": len(members),
-                           "clips": [{"id": r["sha256"], "caption": r["caption"]} for r in members]})
-            latents = []
+        shards: list[dict[str, Any]] = []
+        latents: list[torch.Tensor] = []
+        latent_shape: list[int] = []
+        for number, row in enumerate(tqdm(rows, desc="preprocess", unit="clip", file=sys.stderr, disable=not progress)):
+            video = decode_clip(ingest_dir / row["path"], frame_folder_fps=row.get("fps") or DEFAULT_FRAME_FOLDER_FPS)
+            try:
+                keep = sample_indices(video.num_frames, settings.frames, settings.sample, video.fps, settings.fps)
+            except ValueError as err:
+                raise ValueError(f"{ingest_dir / row['path']} (from {row.get('source_path')}): {err}") from err
+            frames = resize_frames(video.frames[keep], settings.width, settings.height, settings.crop)
+            latents.append(encode_frames(t2v.vae, to_model_input(frames), settings.vae_batch))
+            latent_shape = latent_shape or list(latents[-1].shape)
+            if number < settings.previews:
+                _write_preview(new_dir, row["sha256"], frames, settings.fps or video.fps or DEFAULT_FRAME_FOLDER_FPS)
+            if len(latents) == settings.shard_size or number == len(rows) - 1:
+                members = rows[number + 1 - len(latents): number + 1]
+                tensors = {"latents": torch.stack(latents),
+                           "text_embeddings": torch.stack([text_by_caption[r["caption"]] for r in members])}
+                save_file(tensors, new_dir / shard_name(len(shards)), metadata={"format": FORMAT, "content_hash": digest})
+                shards.append({"file": shard_name(len(shards)), "num_clips": len(members),
+                               "clips": [{"id": r["sha256"], "caption": r["caption"]} for r in members]})
+                latents = []
 
-    shutil.copyfile(ingest_dir / MANIFEST, out_dir / MANIFEST)
-    index = {
-        "format": FORMAT,
-        "content_hash": digest,
-        "model": identity,
-        "encoders_sha256": encoders,
-        "settings": settings.cache_key(),
-        "frames": settings.frames,
-        "width": settings.width,
-        "height": settings.height,
-        "fps": settings.fps,
-        "latent_shape": latent_shape,
-        "text_embedding_shape": list(text_by_caption[captions[0]].shape),
-        "scaling_factor": float(t2v.vae.config.scaling_factor),
-        "num_clips": len(rows),
-        "shards": shards,
-        "manifest": MANIFEST,
-    }
-    tmp = out_dir / (INDEX + ".tmp")
-    tmp.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(tmp, out_dir / INDEX)
+        shutil.copyfile(ingest_dir / MANIFEST, new_dir / MANIFEST)
+        index = {
+            "format": FORMAT,
+            "content_hash": digest,
+            "model": identity,
+            "encoders_sha256": encoders,
+            "settings": settings.cache_key(),
+            "frames": settings.frames,
+            "width": settings.width,
+            "height": settings.height,
+            "fps": settings.fps,
+            "latent_shape": latent_shape,
+            "text_embedding_shape": list(text_by_caption[captions[0]].shape),
+            "scaling_factor": float(t2v.vae.config.scaling_factor),
+            "num_clips": len(rows),
+            "shards": shards,
+            "manifest": MANIFEST,
+        }
+        (new_dir / INDEX).write_text(json.dumps(index, indent=2) + "\n")
     return PreprocessResult(out_dir, digest, len(rows), len(shards), reused=False)
 
 

@@ -1,0 +1,112 @@
+"""Faults and what they cost: each case gives an input, the one line the user reads, and the proof
+that nothing earlier was lost (hashes of the previous output before and after).
+
+A full disk is the one fault injected by substitution: the function that writes into the output
+raises OSError(ENOSPC), as the kernel would, half-way through the batch.
+"""
+
+from __future__ import annotations
+
+import errno
+import shutil
+from pathlib import Path
+
+import pytest
+
+from motionlora import cli
+from motionlora.data import ingest as ingest_module
+from tests.unit.clipfactory import moving_square, tree_digest, write_clip
+
+
+def _run(capsys, *argv: str) -> tuple[int, list[str]]:
+    """Exit status and the error lines (model-loading progress bars aside); never a traceback."""
+    code = cli.main(list(argv))
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, [line for line in err.splitlines() if line.startswith("motionlora")]
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Path:
+    source = tmp_path / "clips"
+    for seed in range(3):
+        write_clip(source / f"clip{seed}.mp4", moving_square(seed=seed))
+    return source
+
+
+@pytest.fixture
+def ingested(clips: Path, tmp_path: Path, capsys) -> Path:
+    out = tmp_path / "ingest"
+    code, _ = _run(capsys, "data", "ingest", str(clips), "--out", str(out), "--prompt", "a square moving", "--quiet")
+    assert code == 0 and len((out / "manifest.jsonl").read_text().splitlines()) == 3
+    return out
+
+
+def test_a_reingest_with_no_good_clips_keeps_the_previous_output(ingested, tmp_path, capsys):
+    before = tree_digest(ingested)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "clip.mp4").write_bytes(b"not a video")
+    code, lines = _run(capsys, "data", "ingest", str(broken), "--out", str(ingested), "--prompt", "x", "--quiet")
+    assert code == 2 and len(lines) == 1
+    rejections = tmp_path / "ingest.rejected.jsonl"
+    assert lines[0] == (f"motionlora data: error: only 0 good clip(s) in {broken}, need at least 1; the previous output in "
+                        f"{ingested} is unchanged; why the others were rejected: {rejections}")
+    assert tree_digest(ingested) == before
+    assert '"clip.mp4"' in rejections.read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clips", "ingest", "ingest.rejected.jsonl"]  # no staging left
+
+
+def test_a_full_disk_during_reingest_fails_naming_enospc_and_keeps_the_previous_output(ingested, clips, tmp_path, capsys, monkeypatch):
+    before = tree_digest(ingested)
+    real_move, moves = shutil.move, []
+
+    def filling_up(src, dst):
+        moves.append(dst)
+        if len(moves) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_move(src, dst)
+
+    monkeypatch.setattr(ingest_module.shutil, "move", filling_up)
+    code, lines = _run(capsys, "data", "ingest", str(clips), "--out", str(ingested), "--prompt", "a square moving", "--quiet")
+    assert code == 2
+    assert lines == [f"motionlora data: error: [Errno {errno.ENOSPC}] no space left on device (ENOSPC) while writing {ingested}'s "
+                     f"new output; the previous output in {ingested} is unchanged"]
+    assert tree_digest(ingested) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips", "ingest"]
+
+
+def test_files_ingest_did_not_write_are_never_deleted(ingested, clips, capsys):
+    mine = ingested / "clips" / "my-notes.txt"
+    mine.write_text("keep me")
+    before = tree_digest(ingested)
+    code, lines = _run(capsys, "data", "ingest", str(clips), "--out", str(ingested), "--prompt", "a square moving", "--quiet")
+    assert code == 2
+    assert lines == [f"motionlora data: error: --out {ingested} holds files ingest did not write (clips/my-notes.txt); "
+                     "move them out or choose another --out: a new ingest replaces the whole folder"]
+    assert tree_digest(ingested) == before and mine.read_text() == "keep me"
+
+
+def test_a_failing_preprocess_rerun_keeps_the_previous_index_and_shards(ingested, tiny_model_dir, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "data"
+    args = ("data", "preprocess", str(ingested), "--model", str(tiny_model_dir), "--out", str(out), "--frames", "4",
+            "--size", "32x32", "--shard-size", "2", "--quiet")
+    assert _run(capsys, *args)[0] == 0
+    before = tree_digest(out)
+    import safetensors.torch
+
+    real_save, saves = safetensors.torch.save_file, []
+
+    def filling_up(tensors, path, metadata=None):
+        saves.append(path)
+        if len(saves) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_save(tensors, path, metadata=metadata)
+
+    monkeypatch.setattr(safetensors.torch, "save_file", filling_up)
+    code, lines = _run(capsys, *args[:-3], "--shard-size", "1", "--quiet")  # other settings: a real re-encode, not the cache
+    assert code == 2
+    assert lines == [f"motionlora data: error: [Errno {errno.ENOSPC}] no space left on device (ENOSPC) while writing {out}'s "
+                     f"new output; the previous output in {out} is unchanged"]
+    assert tree_digest(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips", "data", "ingest"]
