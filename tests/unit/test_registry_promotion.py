@@ -50,16 +50,18 @@ def model(client):
     return name
 
 
-def add_version(client, model: str, motion_gain: float, pairs: dict | None = None, tags: dict | None = None) -> str:
+def add_version(client, model: str, motion_gain: float, pairs: dict | None = None, tags: dict | None = None,
+                run_id: str | None = None, extra_tags: dict | None = None) -> str:
     """A registered version carrying the gate's evidence as the register step leaves it: motion_gain
-    with a 95% CI of ±0.1 over 8 pairs, text and leakage within limits, optionally per-pair scores."""
+    with a 95% CI of ±0.1 over 8 pairs, text and leakage within limits, optionally per-pair scores;
+    `run_id` and `extra_tags` as a pipeline's register step sets them."""
     if tags is None:
         tags = {f"{TAG_METRIC_PREFIX}motion_gain": str(motion_gain), f"{TAG_METRIC_PREFIX}text_alignment_delta": "-1.0",
                 f"{TAG_METRIC_PREFIX}appearance_leakage": "0.5",
                 f"{TAG_CI_PREFIX}motion_gain": json.dumps([motion_gain - 0.1, motion_gain + 0.1, 8])}
         if pairs is not None:
             tags.update({TAG_PAIRS: json.dumps(pairs), TAG_PAIR_CONTEXT: "ctx"})
-    version = str(client.create_model_version(model, "/nonexistent/model", tags=tags).version)
+    version = str(client.create_model_version(model, "/nonexistent/model", run_id=run_id, tags={**tags, **(extra_tags or {})}).version)
     set_challenger(client, model, version)
     return version
 

@@ -117,8 +117,23 @@ def _rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repair(args: argparse.Namespace) -> int:
+    from motionlora.registry.repair import repair
+
+    lines = repair(_client(args), args.experiment, older_than_s=args.older_than * 3600, by=f"registry repair by {_actor()}")
+    print("\n".join(lines) if lines else f"no pipeline run has been RUNNING for more than {args.older_than:g} h")
+    return 0
+
+
+def _unlock(args: argparse.Namespace) -> int:
+    from motionlora.registry.repair import unlock
+
+    print(unlock(_client(args), _model(args.model), args.reason, by=_actor()))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add `registry list|show|promote|rollback` to the `motionlora` parser."""
+    """Add `registry list|show|promote|rollback|repair|unlock` to the `motionlora` parser."""
     registry = subparsers.add_parser("registry", help="list, inspect, promote and roll back registered motion adapters")
     registry.add_argument("--tracking-uri", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     sub = registry.add_subparsers(dest="registry_command", required=True, metavar="SUBCOMMAND")
@@ -147,3 +162,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     back.add_argument("--reason", required=True, help="why (recorded on the demoted version)")
     back.add_argument("--lock-timeout", type=float, default=120.0, help="seconds to wait for a concurrent promotion")
     back.set_defaults(func=_reported(_rollback))
+
+    fix = sub.add_parser("repair", help="close out pipeline runs that were killed: mark them FAILED and withdraw their versions")
+    fix.add_argument("--older-than", type=float, default=24.0, metavar="HOURS",
+                     help="only runs RUNNING for longer than this (0: every RUNNING run — when you know none is alive)")
+    fix.add_argument("--experiment", default=None, help="MLflow experiment of the pipeline runs (default: motionlora)")
+    fix.set_defaults(func=_reported(_repair))
+
+    unlock = sub.add_parser("unlock", help="break a promotion lock whose holder is gone, recording why")
+    unlock.add_argument("model", help="registered model name or concept")
+    unlock.add_argument("--reason", required=True, help="why the holder is known to be gone (recorded on the lock marker)")
+    unlock.set_defaults(func=_reported(_unlock))

@@ -11,12 +11,13 @@ The lock is built on that:
   holder (host, pid) and a lease expiry. If it exists, wait (capped exponential backoff with
   jitter) until it is gone, or give up after `timeout_s` naming the holder.
 * release: delete it, but only while it still carries our token and our lease has time left.
-* a holder that died: its lease (10 minutes; a promotion takes seconds) expires, and the next
+* a holder that died: its lease (2 minutes; a promotion takes seconds) expires, and the next
   contender breaks it by *renaming* it to `<model>.promotion-lock.broken-<its token>`. A rename
   onto a taken name fails, so this is a compare-and-swap on the token: of two contenders that saw
   the same stale lease only one renames it, and one that saw it long ago cannot rename the newer
   lock that replaced it (that target name is taken for good: the markers are kept, as a record of
-  the crash).
+  the crash). `motionlora registry unlock` breaks a lock at once, with a recorded reason, for a
+  holder known to be dead (`repair.unlock`).
 * fencing: before writing, the holder calls `verify()`, which re-reads the lock and fails if the
   token is no longer ours or the lease is about to run out, so a holder paused past its lease
   (which someone may have broken) never writes.
@@ -65,7 +66,7 @@ class PromotionLock:
 
     client: Any
     model: str
-    lease_s: float = 600.0
+    lease_s: float = 120.0
     timeout_s: float = 120.0
     margin_s: float = 30.0
     holder: str = field(default_factory=_holder)

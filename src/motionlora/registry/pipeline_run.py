@@ -11,6 +11,7 @@ no trace in the registry's aliases (see `promotion.withdraw`).
 
 from __future__ import annotations
 
+import logging
 from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
@@ -22,6 +23,7 @@ KIND_PIPELINE = "pipeline"
 TAG_FAILED_STEP = "motionlora.failed_step"
 TAG_FAILURE = "motionlora.failure"
 _MAX_TAG = 4000
+log = logging.getLogger(__name__)
 
 
 def _client(tracking_uri: str | None) -> Any:
@@ -43,13 +45,18 @@ def find_pipeline_run(client: Any, experiment: str | None, pipeline_run_id: str)
 def open_pipeline_run(
     tracking_uri: str | None, experiment: str | None, pipeline_run_id: str, concept: str, params: Mapping[str, Any]
 ) -> str:
-    """Create the parent run of `pipeline_run_id` (or return it when a retried step finds it) and log `params`."""
+    """Create the parent run of `pipeline_run_id` (or return it when a retried step finds it) and log
+    `params`; first close out pipeline runs that were killed long ago (`repair.repair`)."""
     from mlflow.entities import Param
+
+    from motionlora.registry.repair import repair
 
     client = _client(tracking_uri)
     existing = find_pipeline_run(client, experiment, pipeline_run_id)
     if existing is not None:
         return existing.info.run_id
+    for line in repair(client, experiment, by=f"pipeline run {pipeline_run_id}"):
+        log.warning("%s", line)
     run = client.create_run(
         ensure_experiment(resolve_tracking_uri(tracking_uri), experiment),
         run_name=f"{concept}-pipeline-{pipeline_run_id[:12]}",
@@ -101,7 +108,8 @@ def promote_for_pipeline(tracking_uri: str | None, concept: str, gate: Any, pipe
     versions = [v for v in registered_versions(client, pipeline_run_id) if v.name == name]
     if len(versions) != 1:
         raise ValueError(f"pipeline run {pipeline_run_id} registered {len(versions)} versions of {name}; expected one")
-    result = promote(client, name, str(versions[0].version), gate, actor=f"pipeline run {pipeline_run_id}")
+    result = promote(client, name, str(versions[0].version), gate, actor=f"pipeline run {pipeline_run_id}",
+                     pipeline_run=pipeline_run_id)
     record_decision(client, parent_run_id, {"motionlora.promotion": result.action,
                                             "motionlora.champion": result.after.champion or "none"},
                     result.describe(), "promotion.md")

@@ -220,10 +220,18 @@ def recorded_gate(client: Any, model: str, version: str) -> GateConfig | None:
         return None
 
 
-def _check_candidate(client: Any, model: str, version: str) -> None:
-    tags = client.get_model_version(model, version).tags
-    if tags.get(TAG_PIPELINE_STATUS) == FAILED:
+def _check_candidate(client: Any, model: str, version: str, force: bool, pipeline_run: str | None) -> None:
+    """A failed run's version never becomes champion; an unfinished run's only from that run itself or with `force`."""
+    from motionlora.registry.repair import unfinished_run
+
+    found = client.get_model_version(model, version)
+    if found.tags.get(TAG_PIPELINE_STATUS) == FAILED:
         raise ValueError(f"{model} v{version} comes from a pipeline run that failed; it cannot become champion")
+    unfinished = unfinished_run(client, found)
+    if unfinished is not None and unfinished != pipeline_run and not force:
+        raise ValueError(f"{model} v{version} comes from pipeline run {unfinished}, which has not finished (its MLflow run is "
+                         "RUNNING): wait for it, close it out with `motionlora registry repair` if it was killed, or "
+                         "promote with --force --reason")
 
 
 def promote(
@@ -235,16 +243,18 @@ def promote(
     force: bool = False,
     reason: str | None = None,
     lock_timeout_s: float = 120.0,
+    pipeline_run: str | None = None,
 ) -> PromotionResult:
     """Make `version` the champion if it passes the gate against the current champion (or `force`).
 
     A failing gate without `force` leaves every alias as it was and records why in the version's
-    tags. `force` needs a `reason`, which is recorded with the actor.
+    tags. `force` needs a `reason`, which is recorded with the actor. `pipeline_run` is the KFP run
+    promoting (its own version may be promoted while the run is still RUNNING).
     """
     version = str(version)
     if force and not (reason and reason.strip()):
         raise ValueError("a forced promotion needs a reason (--reason): say why the gate is overridden")
-    _check_candidate(client, model, version)
+    _check_candidate(client, model, version, force, pipeline_run)
     with PromotionLock(client, model, timeout_s=lock_timeout_s) as lock:
         before = AliasState.read(client, model)
         if before.champion == version:
