@@ -29,7 +29,10 @@ EVAL_PROMPTS = [
 
 
 def _place_on_gpu_nodes(task: dsl.PipelineTask) -> None:
-    """GPUs, node selector, tolerations, retries, no caching and a timeout for the train step."""
+    """The train step's pod: hardened with more CPU and memory, the launcher's settings, GPUs, node
+    selector, tolerations, retries, no caching and a timeout."""
+    _harden(task, placement.TRAIN_RESOURCES)
+    kubernetes.use_config_map_as_env(task, placement.LAUNCH_CONFIG_MAP, {key: key for key in placement.LAUNCH_KEYS})
     task.set_accelerator_type(placement.GPU_RESOURCE).set_accelerator_limit(placement.TRAIN_GPUS)
     for key, value in placement.GPU_NODE_SELECTOR.items():
         kubernetes.add_node_selector(task, label_key=key, label_value=value)
@@ -40,6 +43,18 @@ def _place_on_gpu_nodes(task: dsl.PipelineTask) -> None:
     # Never cached: each run's adapter must be trained, tracked and registered under its own run.
     task.set_caching_options(enable_caching=False)
     kubernetes.set_timeout(task, placement.TRAIN_TIMEOUT_S)
+
+
+def _harden(task: dsl.PipelineTask, resources: dict[str, str] = placement.STEP_RESOURCES) -> dsl.PipelineTask:
+    """Every step's pod on a cluster: non-root, bounded CPU and memory, allowed to reach MLflow, and
+    logged in to it as the pipeline's user (kfp.local ignores all of this)."""
+    kubernetes.set_security_context(task, run_as_user=placement.RUN_AS_USER, run_as_group=placement.RUN_AS_USER,
+                                    run_as_non_root=True)
+    task.set_cpu_request(resources["cpu_request"]).set_cpu_limit(resources["cpu_limit"])
+    task.set_memory_request(resources["memory_request"]).set_memory_limit(resources["memory_limit"])
+    kubernetes.add_pod_label(task, *placement.MLFLOW_CLIENT_LABEL)
+    kubernetes.use_secret_as_env(task, placement.MLFLOW_CLIENT_SECRET, dict(placement.MLFLOW_CLIENT_ENV))
+    return task
 
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Customize the motion of a T2V model from reference clips (TAP + AH)")
@@ -74,10 +89,10 @@ def motion_customization(
     gate_tolerance: float = 0.05,
 ):
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
-    finish = finish_run(tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id)
+    finish = _harden(finish_run(tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id))
     finish.set_caching_options(enable_caching=False)
     with dsl.ExitHandler(finish, name="pipeline"):
-        started = start_run(
+        started = _harden(start_run(
             tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id, concept=concept,
             parameters={"source": source, "dvc_repo": dvc_repo, "dvc_rev": dvc_rev, "base_model": base_model,
                         "recipe": recipe, "preset": preset, "highway_scope": highway_scope, "highway_beta": highway_beta,
@@ -86,23 +101,23 @@ def motion_customization(
                         "eval_seeds": eval_seeds, "clip_model": clip_model, "sampling_steps": sampling_steps,
                         "min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
                         "max_appearance_leakage": max_appearance_leakage, "gate_tolerance": gate_tolerance},
-        ).set_caching_options(enable_caching=False)
+        ).set_caching_options(enable_caching=False))
         tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.output}
-        ingested = ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
-                          **tracked).set_caching_options(enable_caching=False)
-        encoded = preprocess(ingested=ingested.outputs["ingested"], base_model=base_model, frames=frames, width=width,
-                             height=height, **tracked)
+        ingested = _harden(ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
+                          **tracked).set_caching_options(enable_caching=False))
+        encoded = _harden(preprocess(ingested=ingested.outputs["ingested"], base_model=base_model, frames=frames,
+                                     width=width, height=height, **tracked))
         trained = train(latents=encoded.outputs["latents"], base_model=base_model, recipe=recipe, preset=preset,
                         rank=rank, learning_rate=learning_rate, steps=steps, highway_scope=highway_scope,
                         highway_beta=highway_beta, nodes=nodes, gpus_per_node=gpus_per_node, **tracked)
         _place_on_gpu_nodes(trained)
-        evaluated = evaluate(trained=trained.outputs["trained"], ingested=ingested.outputs["ingested"],
-                             base_model=base_model, recipe=recipe, prompts=eval_prompts, seeds=eval_seeds,
-                             clip_model=clip_model, sampling_steps=sampling_steps, **tracked)
+        evaluated = _harden(evaluate(trained=trained.outputs["trained"], ingested=ingested.outputs["ingested"],
+                                     base_model=base_model, recipe=recipe, prompts=eval_prompts, seeds=eval_seeds,
+                                     clip_model=clip_model, sampling_steps=sampling_steps, **tracked))
         gate = {"min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
                 "max_appearance_leakage": max_appearance_leakage, "tolerance": gate_tolerance, "pipeline_run_id": run_id}
-        registered = register(trained=trained.outputs["trained"], evaluation=evaluated.outputs["evaluation"],
+        registered = _harden(register(trained=trained.outputs["trained"], evaluation=evaluated.outputs["evaluation"],
                               ingested=ingested.outputs["ingested"], base_model=base_model, concept=concept,
-                              **gate, **tracked).set_caching_options(enable_caching=False)
+                              **gate, **tracked).set_caching_options(enable_caching=False))
         with dsl.If(registered.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
-            promote(concept=concept, **gate, **tracked).set_caching_options(enable_caching=False)
+            _harden(promote(concept=concept, **gate, **tracked).set_caching_options(enable_caching=False))

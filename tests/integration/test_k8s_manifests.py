@@ -105,8 +105,13 @@ def test_credentials_come_only_from_secrets_referenced_by_name(overlay):
                 if ref:
                     referenced.add(ref["name"])
         if obj["kind"] == "ConfigMap":
-            assert not [k for k in obj["data"] if re.search(r"KEY|TOKEN|PASSWORD|SECRET", k, re.I)]
-    assert referenced == {"mlflow-db", "mlflow-s3"}
+            assert not [k for k in obj["data"] if re.search(r"KEY|TOKEN|PASSWORD|SECRET", k, re.I) and k != "MOTIONLORA_SECRET_ENV"]
+        volumes = obj.get("spec", {}).get("template", {}).get("spec", {}).get("volumes", [])
+        referenced |= {v["secret"]["secretName"] for v in volumes if "secret" in v}
+    assert referenced == {"mlflow-db", "mlflow-s3", "mlflow-auth"}
+    # Training pods get the pipeline's MLflow user by reference ("secret/key"), never by value.
+    refs = json.loads(find(overlay, "ConfigMap", "motionlora-launch")["data"]["MOTIONLORA_SECRET_ENV"])
+    assert refs == {"MLFLOW_TRACKING_USERNAME": "mlflow-client/username", "MLFLOW_TRACKING_PASSWORD": "mlflow-client/password"}
 
 
 def test_only_dev_runs_its_own_database_and_object_store():
@@ -120,12 +125,73 @@ def test_only_dev_runs_its_own_database_and_object_store():
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_workloads_run_as_non_root(overlay):
-    for obj in build(overlay):
+def test_every_container_is_locked_down_and_bounded(overlay):
+    pods = [o for o in build(overlay) if containers(o)]
+    assert len(pods) == (4 if overlay == "dev" else 1)
+    for obj in pods:
+        pod = obj["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
         for c in containers(obj):
-            pod = obj["spec"]["template"]["spec"]
-            assert pod["securityContext"]["runAsNonRoot"] is True
-            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            where = f"{obj['kind']}/{obj['metadata']['name']}/{c['name']}"
+            assert c["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                            "capabilities": {"drop": ["ALL"]}}, where
+            for kind in ("requests", "limits"):
+                assert set(c["resources"][kind]) == {"cpu", "memory"}, f"{where}: {kind}"
+
+
+def _allowed_sources(overlay: str, app: str) -> list[dict]:
+    """The `from` entries of every NetworkPolicy that selects pods labelled app.kubernetes.io/name=`app`."""
+    sources = []
+    for policy in (o for o in build(overlay) if o["kind"] == "NetworkPolicy"):
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        if selector.get("app.kubernetes.io/name") == app:
+            sources += [source for rule in policy["spec"].get("ingress", []) for source in rule["from"]]
+    return sources
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_network_policies_deny_by_default_and_let_only_the_pipeline_and_the_ui_reach_mlflow(overlay):
+    policies = {o["metadata"]["name"]: o["spec"] for o in build(overlay) if o["kind"] == "NetworkPolicy"}
+    assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    assert _allowed_sources(overlay, "mlflow") == [
+        {"podSelector": {"matchLabels": {"motionlora.io/mlflow-client": "true"}}},
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+    ]
+    mlflow_only = {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "mlflow"}}}
+    if overlay == "dev":
+        assert _allowed_sources(overlay, "mlflow-postgres") == [mlflow_only]
+        assert _allowed_sources(overlay, "minio") == [mlflow_only, {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "minio-bucket"}}}]
+    # The label the policy admits is the one pipeline steps and training pods carry.
+    from motionlora.launch.trainjob import MLFLOW_CLIENT_LABEL
+    from pipelines.placement import MLFLOW_CLIENT_LABEL as STEP_LABEL
+
+    assert MLFLOW_CLIENT_LABEL == STEP_LABEL == ("motionlora.io/mlflow-client", "true")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_mlflow_requires_a_login_configured_from_a_secret(overlay):
+    [container] = containers(find(overlay, "Deployment", "mlflow"))
+    assert "--app-name=basic-auth" in container["args"]
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+    assert env["MLFLOW_AUTH_CONFIG_PATH"] == "/etc/mlflow-auth/basic_auth.ini"
+    assert env["MLFLOW_AUTH_ADMIN_PASSWORD"] == {"secretKeyRef": {"name": "mlflow-auth", "key": "admin-password"}}
+    assert env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == {"secretKeyRef": {"name": "mlflow-auth", "key": "flask-secret-key"}}
+    mount = {m["name"]: m for m in container["volumeMounts"]}["auth"]
+    assert mount == {"name": "auth", "mountPath": "/etc/mlflow-auth", "readOnly": True}
+
+
+def test_prod_pulls_images_by_digest():
+    images = [c["image"] for o in build("prod") for c in containers(o)]
+    images.append(find("prod", "ConfigMap", "motionlora-launch")["data"]["MOTIONLORA_IMAGE"])
+    assert images and all(re.fullmatch(r"[\w./-]+@sha256:[0-9a-f]{64}", image) for image in images), images
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_launch_config_holds_every_key_the_train_step_reads(overlay):
+    from pipelines.placement import LAUNCH_KEYS
+
+    assert set(LAUNCH_KEYS) <= set(find(overlay, "ConfigMap", "motionlora-launch")["data"])
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

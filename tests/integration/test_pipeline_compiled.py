@@ -50,3 +50,30 @@ def test_the_train_step_asks_for_a_gpu_node_retries_and_times_out(documents):
     assert config["nodeSelector"]["labels"] == placement.GPU_NODE_SELECTOR
     assert config["tolerations"] == [dict(t) for t in placement.GPU_TOLERATIONS]
     assert config["activeDeadlineSeconds"] == str(placement.TRAIN_TIMEOUT_S)
+
+
+def _cores(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def test_every_step_is_non_root_bounded_labelled_for_mlflow_and_logged_in(documents):
+    from pipelines import placement
+
+    spec, platform = documents
+    executors = spec["deploymentSpec"]["executors"]
+    configs = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    assert set(configs) == set(executors)
+    for name, executor in executors.items():
+        wanted = placement.TRAIN_RESOURCES if name == "exec-train" else placement.STEP_RESOURCES
+        resources = executor["container"]["resources"]
+        assert (resources["cpuRequest"], resources["cpuLimit"]) == (_cores(wanted["cpu_request"]), _cores(wanted["cpu_limit"])), name
+        assert resources["memoryRequest"] > 0 and resources["memoryLimit"] >= resources["memoryRequest"], name
+        config = configs[name]
+        assert config["securityContext"] == {"runAsUser": "1000", "runAsGroup": "1000", "runAsNonRoot": True}, name
+        assert config["podMetadata"]["labels"] == dict([placement.MLFLOW_CLIENT_LABEL]), name
+        [secret] = config["secretAsEnv"]
+        assert secret["secretName"] == placement.MLFLOW_CLIENT_SECRET
+        assert {k["secretKey"]: k["envVar"] for k in secret["keyToEnv"]} == placement.MLFLOW_CLIENT_ENV
+    [launch] = configs["exec-train"]["configMapAsEnv"]
+    assert launch["configMapName"] == placement.LAUNCH_CONFIG_MAP
+    assert sorted(k["envVar"] for k in launch["keyToEnv"]) == sorted(placement.LAUNCH_KEYS)

@@ -42,8 +42,12 @@ def test_body_runs_the_train_command_on_n_gpu_nodes_with_the_shared_volume():
     (node,) = patch["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
     pod = node["template"]["spec"]["template"]["spec"]
     assert node["name"] == "node"
-    assert pod["volumes"] == [{"name": "shared", "persistentVolumeClaim": {"claimName": "motionlora-data"}}]
-    assert pod["containers"] == [{"name": "node", "volumeMounts": [{"name": "shared", "mountPath": "/data"}]}]
+    assert pod["volumes"] == [{"name": "shared", "persistentVolumeClaim": {"claimName": "motionlora-data"}},
+                              {"name": "tmp", "emptyDir": {}}]
+    [container] = pod["containers"]
+    assert container["name"] == "node"
+    assert container["volumeMounts"] == [{"name": "shared", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}]
+    assert env["HOME"] == "/tmp"  # the root filesystem is read-only
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"} and pod["tolerations"] == [GPU_TOLERATION]
     assert body["metadata"]["annotations"]["motionlora.io/out"] == "/data/runs/zigzag"
 
@@ -91,3 +95,15 @@ def test_trainer_launcher_needs_a_shared_volume():
 
 def test_command_is_the_local_one_under_torchrun():
     assert training_command(["--out", "/data/o"]) == (["torchrun", "--module", "motionlora"], ["train", "--out", "/data/o"])
+
+
+def test_training_pods_are_locked_down_and_may_reach_mlflow():
+    body = build_trainjob("motionlora-x-1", "ml", ARGS, settings(), attempt=1)
+    (node,) = body["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
+    template = node["template"]["spec"]["template"]
+    assert template["metadata"]["labels"] == {"motionlora.io/mlflow-client": "true"}
+    pod = template["spec"]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
+                                      "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["containers"][0]["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                       "capabilities": {"drop": ["ALL"]}}

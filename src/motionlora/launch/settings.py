@@ -78,7 +78,7 @@ class LaunchSettings:
             "keep_job": lambda v: v.strip().lower() in ("1", "true", "yes"),
             "timeout_s": float, "poll_s": float,
             "node_selector": json.loads, "tolerations": lambda v: tuple(json.loads(v)),
-            "resources": json.loads,
+            "resources": json.loads, "secret_env": json.loads,
         }
         values: dict[str, Any] = {}
         for f in fields(cls):

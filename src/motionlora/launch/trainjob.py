@@ -53,6 +53,7 @@ def _check_on_volume(train_args: Sequence[str], mount_path: str) -> None:
 
 def _env(settings: LaunchSettings) -> list[dict[str, Any]]:
     values = {
+        "HOME": "/tmp",
         "MOTIONLORA_CACHE": posixpath.join(settings.mount_path, "cache", "motionlora"),
         "HF_HOME": posixpath.join(settings.mount_path, "cache", "huggingface"),
         **settings.env,
@@ -66,10 +67,22 @@ def _env(settings: LaunchSettings) -> list[dict[str, Any]]:
     return sorted(env, key=lambda e: e["name"])
 
 
+# Training pods run locked down like every pod of the deployment: non-root, no privilege escalation,
+# no capabilities, a read-only root filesystem (scratch space in an emptyDir at /tmp, HOME=/tmp).
+POD_SECURITY = {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+CONTAINER_SECURITY = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+# Lets the pods through the namespace's NetworkPolicy to MLflow (infra/k8s/base/network-policy.yaml).
+MLFLOW_CLIENT_LABEL = ("motionlora.io/mlflow-client", "true")
+
+
 def _pod_patch(settings: LaunchSettings) -> dict[str, Any]:
     pod: dict[str, Any] = {
-        "volumes": [{"name": SHARED_VOLUME, "persistentVolumeClaim": {"claimName": settings.pvc}}],
-        "containers": [{"name": NODE_JOB, "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": settings.mount_path}]}],
+        "securityContext": POD_SECURITY,
+        "volumes": [{"name": SHARED_VOLUME, "persistentVolumeClaim": {"claimName": settings.pvc}},
+                    {"name": "tmp", "emptyDir": {}}],
+        "containers": [{"name": NODE_JOB, "securityContext": CONTAINER_SECURITY,
+                        "volumeMounts": [{"name": SHARED_VOLUME, "mountPath": settings.mount_path},
+                                         {"name": "tmp", "mountPath": "/tmp"}]}],
     }
     if settings.node_selector:
         pod["nodeSelector"] = dict(settings.node_selector)
@@ -95,7 +108,8 @@ def build_trainjob(name: str, namespace: str, train_args: Sequence[str], setting
     patch = {
         "manager": PATCH_MANAGER,
         "trainingRuntimeSpec": {"template": {"spec": {"replicatedJobs": [
-            {"name": NODE_JOB, "template": {"spec": {"template": {"spec": _pod_patch(settings)}}}},
+            {"name": NODE_JOB, "template": {"spec": {"template": {"metadata": {"labels": dict([MLFLOW_CLIENT_LABEL])},
+                                                                  "spec": _pod_patch(settings)}}}},
         ]}}},
     }
     return {
