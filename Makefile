@@ -51,6 +51,7 @@ bench: setup
 	$(PY) benchmarks/zeroscope_memory.py --record
 	$(PY) benchmarks/train_speed.py
 	$(PY) benchmarks/decode_throughput.py
+	$(PY) benchmarks/hostile_clips.py
 
 # GPU benchmarks at the published model sizes, random weights (sized for under 10 min on one H200); without CUDA: one line, exit 0.
 bench-gpu: setup

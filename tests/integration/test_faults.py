@@ -1,5 +1,6 @@
 """Faults and what they cost: each case gives an input, the one line the user reads, and the proof
-that nothing earlier was lost (hashes of the previous output before and after).
+that nothing earlier was lost (hashes of the previous output before and after), or that the good
+clips of the same batch were kept.
 
 A full disk is the one fault injected by substitution: the function that writes into the output
 raises OSError(ENOSPC), as the kernel would, half-way through the batch.
@@ -8,6 +9,7 @@ raises OSError(ENOSPC), as the kernel would, half-way through the batch.
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from pathlib import Path
 
@@ -110,3 +112,51 @@ def test_a_failing_preprocess_rerun_keeps_the_previous_index_and_shards(ingested
                      f"new output; the previous output in {out} is unchanged"]
     assert tree_digest(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clips", "data", "ingest"]
+
+
+def _hostile_clips(folder: Path) -> dict[str, Path]:
+    """Tiny files that decode to huge frames, or to many frames: the cases of issue 20."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    huge_mp4 = write_clip(folder / "huge.mp4", np.zeros((4, 2048, 2048, 3), np.uint8))
+    huge_gif = folder / "huge.gif"
+    Image.new("RGB", (5000, 5000)).save(huge_gif)
+    long_mp4 = write_clip(folder / "long.mp4", np.zeros((40, 32, 32, 3), np.uint8))
+    frames = folder / "huge-frames"
+    frames.mkdir()
+    for index in range(2):
+        Image.new("RGB", (3000, 3000)).save(frames / f"frame_{index}.png")
+    return {"huge.mp4": huge_mp4, "huge.gif": huge_gif, "long.mp4": long_mp4, "huge-frames": frames}
+
+
+def test_clips_beyond_the_decoding_limits_are_refused_naming_the_limit_and_the_good_ones_kept(clips, tmp_path, capsys):
+    hostile = _hostile_clips(clips / "hostile")
+    out = tmp_path / "ingest"
+    code, _ = _run(capsys, "data", "ingest", str(clips), "--out", str(out), "--prompt", "a square moving", "--quiet",
+                   "--max-pixels", str(1920 * 1080), "--max-frames", "30")
+    assert code == 0
+    reasons = {row["path"]: row["reason"] for row in map(json.loads, (out / "rejected.jsonl").read_text().splitlines())}
+    assert reasons == {
+        "hostile/huge.mp4": f"too large: frames of 2048x2048 = 4194304 pixels exceed the limit of {1920 * 1080} pixels per frame (max_pixels); not decoded",
+        "hostile/huge.gif": f"too large: frames of 5000x5000 = 25000000 pixels exceed the limit of {1920 * 1080} pixels per frame (max_pixels); not decoded",
+        "hostile/huge-frames": f"too large: frames of 3000x3000 = 9000000 pixels exceed the limit of {1920 * 1080} pixels per frame (max_pixels); not decoded",
+        "hostile/long.mp4": "too large: more than 30 frames (max_frames); decoding stopped there",
+    }
+    assert len((out / "manifest.jsonl").read_text().splitlines()) == 3  # the good clips of the same batch
+    assert all(path.exists() for path in hostile.values())  # sources are never touched
+
+
+def test_preprocess_streams_and_keeps_only_the_sampled_frames(tmp_path):
+    """A 60-frame clip sampled to 4 frames: only those 4 are ever held, resized as they arrive."""
+    import numpy as np
+
+    from motionlora.data import bounded
+
+    clip = write_clip(tmp_path / "clip.mp4", moving_square(frames=60, width=64, height=48, seed=3))
+    held = []
+    frames = bounded.read_selected(clip, [0, 20, 40, 59, 59], bounded.DecodeLimits(), lambda frame: held.append(frame.shape) or frame[::2, ::2])
+    assert frames.shape == (5, 24, 32, 3) and held == [(48, 64, 3)] * 4
+    whole = np.stack(list(bounded.iter_frames(clip, bounded.DecodeLimits())))
+    assert np.array_equal(frames[1], whole[20][::2, ::2]) and np.array_equal(frames[3], frames[4])

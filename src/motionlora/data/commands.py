@@ -15,13 +15,21 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 256x256 or 256, got {text!r}") from None
 
 
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    from motionlora.data.bounded import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS
+
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="refuse clips whose frames have more pixels (width x height; checked before decoding)")
+    parser.add_argument("--max-frames", type=int, default=DEFAULT_MAX_FRAMES, help="refuse clips with more frames")
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from motionlora.data.ingest import IngestSettings, ingest
     from motionlora.data.sources import open_source
 
     settings = IngestSettings(
         concept=args.concept, prompt=args.prompt, min_clips=args.min_clips, min_frames=args.min_frames,
-        min_size=args.min_size, frame_folder_fps=args.frame_folder_fps,
+        min_size=args.min_size, frame_folder_fps=args.frame_folder_fps, max_pixels=args.max_pixels, max_frames=args.max_frames,
     )
     report = ingest(open_source(args.source, args.dvc_repo, args.dvc_rev), args.out, settings, progress=not args.quiet)
     for warning in report.warnings:
@@ -36,7 +44,8 @@ def _preprocess(args: argparse.Namespace) -> int:
     width, height = args.size
     settings = PreprocessSettings(
         frames=args.frames, width=width, height=height, fps=args.fps, sample=args.sample, crop=args.crop,
-        shard_size=args.shard_size, vae_batch=args.vae_batch, previews=args.previews,
+        shard_size=args.shard_size, vae_batch=args.vae_batch, previews=args.previews, max_pixels=args.max_pixels,
+        max_frames=args.max_frames,
     )
     result = preprocess(args.dir, args.model, args.out, settings, device=args.device, progress=not args.quiet)
     print(result.summary())
@@ -60,6 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ing.add_argument("--min-frames", type=int, default=2, help="reject clips with fewer frames")
     ing.add_argument("--min-size", type=int, default=16, help="reject clips whose width or height is smaller")
     ing.add_argument("--frame-folder-fps", type=float, default=DEFAULT_FRAME_FOLDER_FPS, help="frame rate of folders of frames")
+    _add_limits(ing)
     ing.add_argument("--dvc-repo", help="git+DVC repository (path or URL) SOURCE is tracked in")
     ing.add_argument("--dvc-rev", help="git revision (tag, branch, commit) of --dvc-repo")
     ing.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -77,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--shard-size", type=int, default=64, help="clips per safetensors shard")
     pre.add_argument("--vae-batch", type=int, default=16, help="frames per VAE forward pass")
     pre.add_argument("--previews", type=int, default=4, help="clips to write preview gif/png for")
+    _add_limits(pre)
     pre.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
     pre.set_defaults(func=_preprocess)

@@ -1,8 +1,8 @@
 """Decode any clip motionlora accepts, and tell a broken file from a file that is not a video.
 
 A clip is a video file (mp4, mov, webm, mkv, avi, gif) or a folder of numbered png/jpg frames.
-`read_video` decodes whatever it can: a truncated webm, mkv or avi silently yields its first
-frames. Ingest must not accept those, so `stream_errors` runs a full ffmpeg decode and returns its
+Decoding (`data.bounded`) yields whatever it can: a truncated webm, mkv or avi silently gives its
+first frames. Ingest must not accept those, so `stream_errors` runs a full ffmpeg decode and returns its
 error log, and `sniff` says what a file that does not decode really holds (text, an image, ...),
 so the reason written to rejected.jsonl tells a person what to fix.
 """
@@ -15,7 +15,8 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from motionlora.data.video import Video, read_video
+from motionlora.data.bounded import DecodeLimits, header, iter_frames
+from motionlora.data.video import Video
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -42,34 +43,14 @@ def frame_files(folder: Path) -> list[Path]:
     return sorted(frames, key=frame_sort_key)
 
 
-def read_frame_folder(folder: Path, fps: float = DEFAULT_FRAME_FOLDER_FPS) -> Video:
-    """Decode a folder of numbered frames; every frame must decode and share one size."""
-    import imageio.v3 as iio
-
-    paths = frame_files(folder)
-    if not paths:
-        raise ValueError(f"{folder}: no png/jpg frames in the folder")
-    frames = []
-    for path in paths:
-        try:
-            frame = iio.imread(path, mode="RGB")
-        except Exception as err:  # pillow raises many types for damaged images
-            raise ValueError(f"frame {path.name} does not decode ({err})") from err
-        if frames and frame.shape != frames[0].shape:
-            raise ValueError(
-                f"frame {path.name} is {frame.shape[1]}x{frame.shape[0]}, "
-                f"the first frame is {frames[0].shape[1]}x{frames[0].shape[0]}"
-            )
-        frames.append(frame)
-    return Video(np.stack(frames).astype(np.uint8, copy=False), float(fps))
-
-
-def decode_clip(path: str | Path, frame_folder_fps: float = DEFAULT_FRAME_FOLDER_FPS) -> Video:
-    """Decode a clip: a folder of frames, or a video file through `read_video`."""
-    path = Path(path)
-    if path.is_dir():
-        return read_frame_folder(path, frame_folder_fps)
-    return read_video(path)
+def decode_clip(path: str | Path, frame_folder_fps: float = DEFAULT_FRAME_FOLDER_FPS, limits: DecodeLimits = DecodeLimits()) -> Video:
+    """Decode every frame of a clip — a folder of frames or a video file — within `limits`
+    (`data.bounded`: the frame size is checked before decoding, the count while decoding)."""
+    _, _, fps = header(path, frame_folder_fps, limits)
+    frames = list(iter_frames(path, limits))
+    if not frames:
+        raise ValueError(f"{path}: no frames could be decoded")
+    return Video(np.stack(frames), float(fps))
 
 
 def stream_errors(path: str | Path) -> str | None:

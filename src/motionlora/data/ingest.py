@@ -23,6 +23,15 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from motionlora.data.atomic import NO_SPACE, replaced_on_success
+from motionlora.data.bounded import (
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    ClipInfo,
+    ClipTooLargeError,
+    DecodeLimits,
+    header,
+    probe_clip,
+)
 from motionlora.data.captions import CaptionIndex
 from motionlora.data.decode import (
     DEFAULT_FRAME_FOLDER_FPS,
@@ -31,12 +40,10 @@ from motionlora.data.decode import (
     VIDEO_SUFFIXES,
     frame_files,
     frame_sort_key,
-    read_frame_folder,
     sniff,
     stream_errors,
 )
 from motionlora.data.sources import ClipSource, LocalSource, UnsafeNameError, is_safe_name
-from motionlora.data.video import Video, read_video
 
 MANIFEST = "manifest.jsonl"
 REJECTED = "rejected.jsonl"
@@ -54,6 +61,12 @@ class IngestSettings:
     min_frames: int = 2
     min_size: int = 16
     frame_folder_fps: float = DEFAULT_FRAME_FOLDER_FPS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
+
+    @property
+    def limits(self) -> DecodeLimits:
+        return DecodeLimits(self.max_pixels, self.max_frames)
 
 
 class NotEnoughClipsError(ValueError):
@@ -149,14 +162,23 @@ def _stage(source: ClipSource, candidate: Candidate, work: Path) -> Path:
     return staged
 
 
-def _decode_checked(staged: Path, is_frames: bool, settings: IngestSettings) -> Video:
+def _decode_checked(staged: Path, is_frames: bool, settings: IngestSettings) -> ClipInfo:
+    """What the clip is (size, frame rate, frames), decoding each frame once and keeping none (`data.bounded`)."""
     if is_frames:
         try:
-            return read_frame_folder(staged, settings.frame_folder_fps)
+            return probe_clip(staged, settings.frame_folder_fps, settings.limits)
+        except ClipTooLargeError as err:
+            raise _Rejected("too-large", f"too large: {err}") from err
         except ValueError as err:
             raise _Rejected("corrupt", f"undecodable frame folder: {err}") from err
     if staged.stat().st_size == 0:
         raise _Rejected("zero-byte", "zero-byte file")
+    try:
+        header(staged, 0.0, settings.limits)  # refuse huge frames before anything decodes them
+    except ClipTooLargeError as err:
+        raise _Rejected("too-large", f"too large: {err}") from err
+    except Exception:  # not readable as a video at all: the full decode below says why
+        pass
     errors = stream_errors(staged)
     if errors:
         errors = errors.replace(str(staged), "the file")
@@ -165,12 +187,14 @@ def _decode_checked(staged: Path, is_frames: bool, settings: IngestSettings) -> 
             raise _Rejected("corrupt", f"truncated or undecodable {kind}: {errors}")
         raise _Rejected("not-a-video", f"not a video: the file holds {kind}")
     try:
-        return read_video(staged)
+        return probe_clip(staged, 0.0, settings.limits)
+    except ClipTooLargeError as err:
+        raise _Rejected("too-large", f"too large: {err}") from err
     except Exception as err:  # imageio/pillow raise many types for damaged input
         raise _Rejected("corrupt", f"undecodable: {err}") from err
 
 
-def _check(video: Video, settings: IngestSettings) -> None:
+def _check(video: ClipInfo, settings: IngestSettings) -> None:
     if video.num_frames < settings.min_frames:
         raise _Rejected("too-few-frames", f"too few frames: {video.num_frames} (need at least {settings.min_frames})")
     width, height = video.size

@@ -34,7 +34,8 @@ import numpy as np
 import torch
 
 from motionlora.data.atomic import replaced_on_success
-from motionlora.data.decode import DEFAULT_FRAME_FOLDER_FPS, decode_clip
+from motionlora.data.bounded import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, DecodeLimits, probe_clip, read_selected
+from motionlora.data.decode import DEFAULT_FRAME_FOLDER_FPS
 from motionlora.data.frames import CROP_MODES, SAMPLE_MODES, resize_frames, sample_indices, to_model_input
 from motionlora.data.ingest import MANIFEST, clip_sha256, read_manifest
 
@@ -53,7 +54,8 @@ def shard_name(number: int) -> str:
 
 @dataclass(frozen=True)
 class PreprocessSettings:
-    """How clips become tensors. `vae_batch` and `previews` do not change the tensors, so not the hash."""
+    """How clips become tensors. `vae_batch`, `previews` and the decoding limits do not change the
+    tensors, so not the hash."""
 
     frames: int = 8
     width: int = 32
@@ -64,6 +66,8 @@ class PreprocessSettings:
     shard_size: int = 64
     vae_batch: int = 16
     previews: int = 4
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
 
     def __post_init__(self) -> None:
         if self.sample not in SAMPLE_MODES:
@@ -78,7 +82,7 @@ class PreprocessSettings:
     def cache_key(self) -> dict[str, Any]:
         """The settings the stored tensors depend on."""
         key = asdict(self)
-        del key["vae_batch"], key["previews"]
+        del key["vae_batch"], key["previews"], key["max_pixels"], key["max_frames"]
         return {**key, "latent": LATENT_MODE}
 
 
@@ -211,6 +215,7 @@ def preprocess(
     if settings.width % vae_scale or settings.height % vae_scale:
         raise ValueError(f"--size {settings.width}x{settings.height}: both sides must be multiples of {vae_scale}, the VAE's downsampling")
     _check_out_dir(out_dir)
+    limits = DecodeLimits(settings.max_pixels, settings.max_frames)
     with replaced_on_success(out_dir) as new_dir:
         (new_dir / PREVIEWS_DIR).mkdir()
         captions = sorted({row["caption"] for row in rows})
@@ -220,16 +225,17 @@ def preprocess(
         latents: list[torch.Tensor] = []
         latent_shape: list[int] = []
         for number, row in enumerate(tqdm(rows, desc="preprocess", unit="clip", file=sys.stderr, disable=not progress)):
-            video = decode_clip(ingest_dir / row["path"], frame_folder_fps=row.get("fps") or DEFAULT_FRAME_FOLDER_FPS)
+            path, fps = ingest_dir / row["path"], row.get("fps") or DEFAULT_FRAME_FOLDER_FPS
             try:
-                keep = sample_indices(video.num_frames, settings.frames, settings.sample, video.fps, settings.fps)
+                num_frames = row.get("num_frames") or probe_clip(path, fps, limits).num_frames
+                keep = sample_indices(num_frames, settings.frames, settings.sample, fps, settings.fps)
+                frames = read_selected(path, keep, limits, lambda frame: resize_frames(frame[None], settings.width, settings.height, settings.crop)[0])
             except ValueError as err:
-                raise ValueError(f"{ingest_dir / row['path']} (from {row.get('source_path')}): {err}") from err
-            frames = resize_frames(video.frames[keep], settings.width, settings.height, settings.crop)
+                raise ValueError(f"{path} (from {row.get('source_path')}): {err}") from err
             latents.append(encode_frames(t2v.vae, to_model_input(frames), settings.vae_batch))
             latent_shape = latent_shape or list(latents[-1].shape)
             if number < settings.previews:
-                _write_preview(new_dir, row["sha256"], frames, settings.fps or video.fps or DEFAULT_FRAME_FOLDER_FPS)
+                _write_preview(new_dir, row["sha256"], frames, settings.fps or fps)
             if len(latents) == settings.shard_size or number == len(rows) - 1:
                 members = rows[number + 1 - len(latents): number + 1]
                 tensors = {"latents": torch.stack(latents),
