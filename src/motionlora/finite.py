@@ -1,7 +1,8 @@
 """NaN and infinity guards for the tensors that leave or enter a process: checkpoints and adapters.
 
 A NaN weight does not always show in the loss (on the CPU, attention quietly drops NaN keys), so
-every file of weights is checked on its way to disk and on its way back, naming the tensor.
+every file of weights is checked on its way to disk and on its way back, naming the tensor. A file
+that is not safetensors at all (cut short, overwritten) is refused the same way, naming the file.
 """
 
 from __future__ import annotations
@@ -33,3 +34,18 @@ def require_finite(tensors: Mapping[str, torch.Tensor], path: str | Path, action
     bad = nonfinite_names(tensors)
     if bad:
         raise NonFiniteTensorError(f"{path}: refusing to {action} it: {describe_nonfinite(bad)}" + (f"; {advice}" if advice else ""))
+
+
+def read_tensors(path: str | Path, action: str, advice: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of the safetensors file `path`, refused (a ValueError naming the file) when it does
+    not parse or when one of them is not finite."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(path)
+    except SafetensorError as err:
+        raise ValueError(f"{path}: refusing to {action} it: not a readable safetensors file ({err})"
+                         + (f"; {advice}" if advice else "")) from None
+    require_finite(tensors, path, action, advice)
+    return tensors

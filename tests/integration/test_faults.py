@@ -160,3 +160,34 @@ def test_preprocess_streams_and_keeps_only_the_sampled_frames(tmp_path):
     assert frames.shape == (5, 24, 32, 3) and held == [(48, 64, 3)] * 4
     whole = np.stack(list(bounded.iter_frames(clip, bounded.DecodeLimits())))
     assert np.array_equal(frames[1], whole[20][::2, ::2]) and np.array_equal(frames[3], frames[4])
+
+
+def _truncated_adapter(folder: Path, tiny_model_dir: Path) -> Path:
+    """A real adapter whose weights file was cut in half on disk."""
+    from motionlora.models import load_t2v_model
+    from motionlora.motion import apply_motion_lora, save_motion_adapter
+
+    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    apply_motion_lora(model.unet, "tap-k", rank=2)
+    adapter = save_motion_adapter(model.unet, folder, model.identity, "tap-k")
+    weights = adapter / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return adapter
+
+
+@pytest.mark.parametrize("case", ["file as --out", "truncated adapter", "unclosed YAML list"])
+def test_user_errors_are_one_line_never_a_traceback(case, clips, tmp_path, tiny_model_dir, capsys):
+    if case == "file as --out":
+        taken = tmp_path / "taken"
+        taken.write_text("a file, not a folder")
+        argv = ["data", "ingest", str(clips), "--out", str(taken), "--prompt", "x", "--quiet"]
+        expected = f"motionlora data: error: --out {taken} is a file, not a folder"
+    elif case == "truncated adapter":
+        adapter = _truncated_adapter(tmp_path / "adapter", tiny_model_dir)
+        argv = ["generate", "--model", str(tiny_model_dir), "--adapter", str(adapter), "--prompt", "x", "--out", str(tmp_path / "x.gif")]
+        expected = f"motionlora generate: error: {adapter / 'adapter_model.safetensors'}: refusing to load it: not a readable safetensors file ("
+    else:
+        argv = ["train", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--set", "steps=[1"]
+        expected = "motionlora train: error: --set 'steps=[1': the value is not valid YAML ("
+    code, lines = _run(capsys, *argv)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith(expected), lines

@@ -148,7 +148,7 @@ def test_loader_names_the_file_and_what_is_wrong(preprocessed: Path, tmp_path: P
         load_preprocessed(broken)
 
     (broken / "shard-00000.safetensors").write_bytes(b"")
-    with pytest.raises(ValueError, match="shard-00000.safetensors: not a readable safetensors file"):
+    with pytest.raises(ValueError, match="shard-00000.safetensors: refusing to train on it: not a readable safetensors file"):
         load_preprocessed(broken)
 
     (broken / "shard-00001.safetensors").unlink()

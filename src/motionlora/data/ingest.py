@@ -256,6 +256,8 @@ def _check_out_dir(source: ClipSource, out_dir: Path) -> None:
     (they would be lost when the new output replaces it)."""
     if isinstance(source, LocalSource) and source.overlaps(out_dir):
         raise ValueError(f"--out {out_dir} overlaps the source folder {source.description}; choose a folder outside it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
     if not out_dir.is_dir() or not any(out_dir.iterdir()):
         return
     if not (out_dir / MANIFEST).exists():

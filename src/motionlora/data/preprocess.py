@@ -38,6 +38,7 @@ from motionlora.data.bounded import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, Deco
 from motionlora.data.decode import DEFAULT_FRAME_FOLDER_FPS
 from motionlora.data.frames import CROP_MODES, SAMPLE_MODES, resize_frames, sample_indices, to_model_input
 from motionlora.data.ingest import MANIFEST, clip_sha256, read_manifest
+from motionlora.finite import read_tensors
 
 FORMAT = "motionlora.preprocessed/1"
 INDEX = "index.json"
@@ -161,6 +162,8 @@ def encode_captions(tokenizer: Any, text_encoder: torch.nn.Module, captions: lis
 def _check_out_dir(out_dir: Path) -> None:
     """Refuse an `--out` holding files that are not preprocess output: the new output replaces the whole folder."""
     ours = {INDEX, INDEX + ".tmp", MANIFEST, PREVIEWS_DIR}
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir} is a file, not a folder")
     if out_dir.is_dir():
         foreign = [p.name for p in out_dir.iterdir() if p.name not in ours and not (p.name.startswith("shard-") and p.suffix == ".safetensors")]
         if foreign:
@@ -316,18 +319,13 @@ def _read_index(index_path: Path) -> dict[str, Any]:
 
 
 def _load_shard(directory: Path, shard: dict[str, Any], index: dict[str, Any]) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     name = str(shard.get("file", ""))
     if not name or Path(name).name != name:
         raise ValueError(f"{directory / INDEX}: shard file name {name!r} is not a plain file name")
     path = directory / name
     if not path.exists():
         raise FileNotFoundError(f"{path}: listed in {directory / INDEX} but missing")
-    try:
-        tensors = load_file(path)
-    except Exception as err:  # safetensors raises its own error type for damaged files
-        raise ValueError(f"{path}: not a readable safetensors file ({err})") from err
+    tensors = read_tensors(path, "train on", "preprocess the clips again")
     count = shard.get("num_clips")
     if count != len(shard.get("clips", [])):
         raise ValueError(f"{directory / INDEX}: {name} has num_clips={count} but {len(shard.get('clips', []))} clip entries")

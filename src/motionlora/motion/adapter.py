@@ -15,10 +15,10 @@ from typing import Any
 
 import torch
 from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from motionlora import __version__
-from motionlora.finite import require_finite
+from motionlora.finite import read_tensors, require_finite
 from motionlora.models.identity import ModelIdentity
 from motionlora.motion.lora import inject_lora, lora_modules
 from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, motion_lora_targets
@@ -123,9 +123,7 @@ def read_adapter_weights(adapter_dir: str | Path) -> dict[str, torch.Tensor]:
     path = Path(adapter_dir) / WEIGHTS_NAME
     if not path.exists():
         raise FileNotFoundError(f"{adapter_dir} is not a motion adapter: {WEIGHTS_NAME} is missing")
-    weights = load_file(path)
-    require_finite(weights, path, "load")
-    return weights
+    return read_tensors(path, "load")
 
 
 def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity: ModelIdentity) -> MotionAdapterInfo:

@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from motionlora.finite import require_finite
+from motionlora.finite import read_tensors, require_finite
 
 CHECKPOINTS_DIR = "checkpoints"
 LORA_FILE = "lora.safetensors"
@@ -206,8 +206,7 @@ def load_checkpoint(path: Path, rank: int) -> Checkpoint:
     prefix = f"rank{rank}."
     rng = {k[len(prefix):]: v for k, v in load_file(path / RNG_FILE).items() if k.startswith(prefix)}
     advice = f"delete {path} to resume from the checkpoint before it, or train into a fresh --out"
-    lora, opt_tensors = load_file(path / LORA_FILE), load_file(path / OPTIMIZER_FILE)
-    require_finite(lora, path / LORA_FILE, "resume from", advice)
-    require_finite(opt_tensors, path / OPTIMIZER_FILE, "resume from", advice)
+    lora = read_tensors(path / LORA_FILE, "resume from", advice)
+    opt_tensors = read_tensors(path / OPTIMIZER_FILE, "resume from", advice)
     optimizer = optimizer_from_files(opt_tensors, state["optimizer"])
     return Checkpoint(path, int(state["step"]), lora, optimizer, rng, state)
