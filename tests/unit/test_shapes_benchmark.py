@@ -1,4 +1,5 @@
-"""The shapes benchmark: prompts that ask for other appearances, per-clip scores, and a smoke run."""
+"""The shapes benchmark: prompts that ask for other appearances, per-clip scores, the grid, the
+Pareto front and recommendation, and a resumable run."""
 
 from __future__ import annotations
 
@@ -10,22 +11,22 @@ import pytest
 
 from motionlora.config import load_config
 from motionlora.shapes.benchmark import (
-    HIGHWAYS,
-    METRICS,
-    OWN_PROMPT_METRIC,
     BenchmarkConfig,
+    ClipScorer,
+    Variant,
     other_appearances,
     reference_spec,
     run_benchmark,
-    score_clip,
+    training_runs,
 )
-from motionlora.shapes.render import render_clip, trajectory
+from motionlora.shapes.benchmark_report import mark_pareto, recommend
+from motionlora.shapes.render import render_clip
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def clip_scorer():
+def clip_model():
     from motionlora.evaluate.clip import load_clip
 
     return load_clip(REPO / "models" / "shapes-clip")
@@ -42,53 +43,115 @@ def test_prompts_ask_for_a_different_colour_shape_and_background():
 
 
 @pytest.fixture
-def zigzag():
-    """The zigzag concept's reference spec, one other appearance asked for, two reference clips and their tracks."""
+def zigzag(clip_model):
+    """The zigzag concept's reference spec, one other appearance asked for, and a scorer on two reference clips."""
     reference = reference_spec("zigzag", BenchmarkConfig())
     asked = other_appearances(reference, 1, seed=3)[0]
-    return reference, asked, [render_clip(reference, seed=s) for s in range(2)], [trajectory(reference, seed=s) for s in range(2)]
+    return reference, asked, ClipScorer(reference, [render_clip(reference, seed=s) for s in range(2)], clip_model)
 
 
-def test_scores_a_faithful_clip_as_right_and_unleaked(zigzag, clip_scorer):
-    reference, asked, references, tracks = zigzag
-    faithful = score_clip(render_clip(asked, seed=7), asked, reference, references, tracks, clip_scorer)
-    assert set(faithful) == set(METRICS)
+def test_scores_a_faithful_clip_as_right_and_unleaked(zigzag):
+    reference, asked, score = zigzag
+    faithful = score(render_clip(asked, seed=7), asked)
     assert faithful["motion_correct"] == 1.0 and faithful["attributes_correct"] == 1.0 and faithful["leak_any"] == 0.0
-    still = dataclasses.replace(asked, motion="still")
-    unmoved = score_clip(render_clip(still, seed=7), asked, reference, references, tracks, clip_scorer)
-    assert unmoved["motion_correct"] == 0.0 and unmoved["motion_fidelity"] < faithful["motion_fidelity"]
+    unmoved = score(render_clip(dataclasses.replace(asked, motion="still"), seed=7), asked)
+    assert unmoved["motion_correct"] == 0.0
+    assert faithful["concept_fidelity"] > 0.8 > 0.1 > unmoved["concept_fidelity"]
 
 
-def test_scores_a_copy_of_the_reference_as_leaked(zigzag, clip_scorer):
-    reference, asked, references, tracks = zigzag
-    copied = score_clip(render_clip(reference, seed=9), asked, reference, references, tracks, clip_scorer)
+def test_scores_a_copy_of_the_reference_as_leaked(zigzag):
+    reference, asked, score = zigzag
+    copied = score(render_clip(reference, seed=9), asked)
+    faithful = score(render_clip(asked, seed=9), asked)
     assert copied["leak_color"] == copied["leak_shape"] == copied["leak_background"] == copied["leak_any"] == 1.0
     assert copied["attributes_correct"] == 0.0 and copied["motion_correct"] == 1.0
+    # A copy of the references looks like them to CLIP: cosine near 1 (x 100), well above another look.
+    assert copied["reference_similarity"] > 90.0 > faithful["reference_similarity"] + 10.0
 
 
-def test_unknown_concept_is_refused():
+def test_config_refuses_what_it_cannot_run():
     with pytest.raises(ValueError, match="left"):
         BenchmarkConfig(concepts=("left",))
+    with pytest.raises(ValueError, match=r"steps must be ascending positive integers, got \[600, 200\]"):
+        BenchmarkConfig(steps=(600, 200))
+    with pytest.raises(ValueError, match="'sideways:1.1' — scope must be one of"):
+        BenchmarkConfig(highways=("sideways:1.1",))
+    with pytest.raises(ValueError, match=r"regimes: \['two-shot'\]"):
+        BenchmarkConfig(sweep_regime="two-shot")
 
 
-def test_the_recipe_section_loads():
-    config = load_config(BenchmarkConfig, REPO / "configs" / "shapes.yaml", "benchmark", [])
-    assert len(config.concepts) >= 3 and set(config.presets) == {"all", "reference", "tap-k", "tap-qk"}
+def test_variants_and_grid():
+    config = BenchmarkConfig(regimes=("dual-path", "one-shot"), sweep_regime="one-shot", presets=("all", "tap-k"),
+                             learning_rates=(0.001, 0.003), highways=("off", "deepest:1.1"), pli_taus=(400,))
+    assert [v.label for v in config.variants()] == ["AH off", "AH deepest β=1.1", "AH off, PLI τ=400"]
+    assert [run.key for run in training_runs(config)] == [
+        "dual-path/bounce/all/lr0.001",
+        "one-shot/bounce/all/lr0.001", "one-shot/bounce/all/lr0.003", "one-shot/bounce/tap-k/lr0.001", "one-shot/bounce/tap-k/lr0.003",
+    ]
+    assert config.clips_for("one-shot") == 1 and config.clips_for("dual-path") == config.reference_clips
 
 
-def test_smoke_run_writes_table_plot_and_results(tmp_path):
-    config = BenchmarkConfig(concepts=("bounce",), presets=("tap-k",), reference_clips=2, prompts=1, seeds=2, steps=2,
-                             batch_size=1, sampling_steps=2)
-    results = run_benchmark(str(REPO / "models" / "shapes"), str(REPO / "models" / "shapes-clip"), tmp_path, config)
-    cells = {(c["preset"], c["highway"]): c for c in results["cells"]}
-    assert set(cells) == {("rendered clips", "-"), ("base model", "-")} | {("tap-k", label) for label, _, _ in HIGHWAYS}
-    for cell in cells.values():
-        assert cell["clips"] == 2
-        assert cell["leak_any"]["ci95_low"] <= cell["leak_any"]["mean"] <= cell["leak_any"]["ci95_high"]
-    assert cells[("rendered clips", "-")][OWN_PROMPT_METRIC]["mean"] == 1.0
-    assert 0.0 <= cells[("tap-k", "off")][OWN_PROMPT_METRIC]["mean"] <= 1.0
-    assert json.loads((tmp_path / "results.json").read_text())["cells"] == results["cells"]
-    table = (tmp_path / "table.md").read_text()
-    assert table.count("\n| tap-k |") == len(HIGHWAYS) and "motion on ref. prompt" in table.splitlines()[0]
-    assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (tmp_path / "work" / "bounce" / "tap-k" / "adapter" / "adapter_model.safetensors").is_file()
+def _row(preset: str, motion: float, leak: float, leak_high: float, steps: int = 200, lr: float = 0.001) -> dict:
+    return {"preset": preset, "learning_rate": lr, "steps": steps, "variant": "AH off",
+            "motion_correct": {"mean": motion}, "leak_any": {"mean": leak, "ci95_low": max(0.0, leak - 0.2), "ci95_high": leak_high}}
+
+
+def test_pareto_front_and_recommendation():
+    rows = [
+        _row("all", 0.9, 0.6, 0.8),          # most motion, leaks clearly: on the front, not recommended
+        _row("tap-k", 0.2, 0.0, 0.3),        # least leakage: on the front
+        _row("tap-qk", 0.6, 0.1, 0.4),       # on the front, leakage like the base: recommended
+        _row("tap-qk", 0.6, 0.1, 0.4, steps=600),  # the same point at more steps: the tie goes to fewer steps
+        _row("reference", 0.5, 0.2, 0.5),    # dominated by tap-qk
+    ]
+    mark_pareto(rows)
+    assert [r["pareto"] for r in rows] == [True, True, True, True, False]
+    base = {"leak_any": {"mean": 0.0, "ci95_low": 0.0, "ci95_high": 0.32}}
+    assert recommend(rows, base) == {"preset": "tap-qk", "learning_rate": 0.001, "steps": 200, "variant": "AH off"}
+    assert recommend([rows[0]], base) is None
+
+
+def test_the_recipe_sections_load():
+    full = load_config(BenchmarkConfig, REPO / "configs" / "shapes.yaml", "benchmark", [])
+    assert {"all", "tap-k", "tap-qk", "tap-qk-motion"} <= set(full.presets) and len(full.learning_rates) >= 2
+    quick = load_config(BenchmarkConfig, REPO / "configs" / "shapes.yaml", "benchmark_quick", [])
+    assert len(training_runs(quick)) < len(training_runs(full))
+
+
+@pytest.mark.slow
+def test_run_writes_report_and_resumes_without_recomputing(tmp_path):
+    config = BenchmarkConfig(regimes=("dual-path",), sweep_regime="one-shot", presets=("all", "tap-qk-motion"), learning_rates=(0.001,),
+                             steps=(1, 2), highways=("off", "all:1.1"), pli_taus=(500,), reference_clips=2, prompts=1, seeds=2,
+                             batch_size=1, sampling_steps=2, threads=1)
+    lines: list[str] = []
+    results = run_benchmark(str(REPO / "models" / "shapes"), str(REPO / "models" / "shapes-clip"), tmp_path, config, report=lines.append)
+    assert len(lines) == 2 + 3 * 2 and all(line.endswith("done") or "done (trained" in line for line in lines)
+    leakage = [(r["regime"], r["recipe"], r["steps"]) for r in results["leakage"]]
+    assert leakage == [("dual-path", "base model", 0), ("dual-path", "all lr 0.001", 1), ("dual-path", "all lr 0.001", 2),
+                       ("one-shot", "base model", 0), ("one-shot", "all lr 0.001", 1), ("one-shot", "all lr 0.001", 2)]
+    base = results["leakage"][0]
+    assert base["clips"] == 2 and base["clip_leakage"]["mean"] == 0.0  # the base model paired with itself
+    sweep = results["sweep"]
+    assert [r["preset"] for r in sweep[:2]] == ["rendered clips", "base model"]
+    assert sweep[0]["motion_correct"]["mean"] == 1.0 and sweep[0]["own_motion_correct"]["mean"] == 1.0
+    assert len(sweep) == 2 + 2 * 2 * len(config.variants()) and any(r["pareto"] for r in sweep[2:])
+    assert json.loads((tmp_path / "results.json").read_text())["sweep"] == json.loads(json.dumps(sweep))
+    assert "## Where leakage exists" in (tmp_path / "table.md").read_text()
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert results["machine"]["cpus"] >= 1 and tuple(results["config"]["steps"]) == (1, 2)
+
+    cells = sorted((tmp_path / "cells").rglob("*.json"))
+    stamps = {p: p.stat().st_mtime_ns for p in cells}
+    lost = tmp_path / "cells" / "one-shot" / "bounce" / "tap-qk-motion" / "lr0.001" / "steps2.json"
+    lost.unlink()
+    again: list[str] = []
+    rerun = run_benchmark(str(REPO / "models" / "shapes"), str(REPO / "models" / "shapes-clip"), tmp_path, config, report=again.append)
+    assert [line for line in again if "already" not in line] == [line for line in again if line.startswith("one-shot/bounce/tap-qk-motion/lr0.001/steps2:")]
+    assert len(again) == 6
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in cells if p != lost)
+    assert rerun["sweep"] == results["sweep"]
+
+
+def test_variant_labels():
+    assert Variant().label == "AH off"
+    assert Variant("all", 1.1, 500).label == "AH all β=1.1, PLI τ=500"

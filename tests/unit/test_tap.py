@@ -63,6 +63,7 @@ def test_only_lora_weights_are_trainable(unet):
     ("preset", "leaves"),
     [
         ("tap-qk", {"attn1.to_q", "attn1.to_k", "attn2.to_q", "attn2.to_k"}),
+        ("tap-qk-motion", {"attn1.to_q", "attn1.to_k", "attn2.to_q", "attn2.to_k"}),
         ("reference", {"attn1.to_k", "attn1.to_out.0", "attn2.to_k", "attn2.to_out.0"}),
         (
             "all",
@@ -77,8 +78,8 @@ def test_other_presets(unet, preset, leaves):
 
 
 def test_presets_never_touch_value_except_all():
-    for preset, leaves in PRESETS.items():
-        assert any("to_v" in leaf for leaf in leaves) == (preset == "all")
+    for name, preset in PRESETS.items():
+        assert any("to_v" in leaf for leaf in preset.targets) == (name == "all")
 
 
 def test_unknown_preset_lists_valid_ones(unet):

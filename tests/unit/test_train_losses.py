@@ -1,11 +1,18 @@
-"""The objective: targets per prediction type, the AD loss, and per-sample noise draws."""
+"""The objective: targets per prediction type, the AD and frame-difference losses, and per-sample noise draws."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from motionlora.train.losses import appearance_debiased_loss, diffusion_loss, draw_noise, prediction_target, training_scheduler
+from motionlora.train.losses import (
+    appearance_debiased_loss,
+    diffusion_loss,
+    draw_noise,
+    frame_difference_loss,
+    prediction_target,
+    training_scheduler,
+)
 
 CONFIG = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
 
@@ -58,3 +65,18 @@ def test_noise_draws_depend_only_on_each_samples_seed():
         torch.testing.assert_close(getattr(together, name)[1:], getattr(alone, name), rtol=0, atol=0)
     assert together.noise.shape == (2, 4, 6, 8, 8) and together.spatial_noise.shape == (2, 4, 1, 8, 8)
     assert 0 <= together.frame.min() and together.frame.max() < 6
+
+
+def test_frame_difference_loss_ignores_a_static_error_and_counts_a_moving_one():
+    target = torch.randn(2, 4, 5, 8, 8, generator=torch.Generator().manual_seed(0))
+    static = target + torch.randn(2, 4, 1, 8, 8, generator=torch.Generator().manual_seed(1))  # the same wrong look in every frame
+    assert frame_difference_loss(static, target).item() == pytest.approx(0.0, abs=1e-12)
+    assert diffusion_loss(static, target).item() > 0.5
+    moving = target.clone()
+    moving[:, :, 2] += 1.0  # one frame off by 1: two differences off by 1, out of 4 per pixel
+    assert frame_difference_loss(moving, target).item() == pytest.approx(2 / 4)
+
+
+def test_frame_difference_loss_needs_two_frames():
+    with pytest.raises(ValueError, match="at least 2 frames, got 1"):
+        frame_difference_loss(torch.zeros(1, 4, 1, 8, 8), torch.zeros(1, 4, 1, 8, 8))

@@ -11,7 +11,7 @@ import torch
 from motionlora.models import load_t2v_model
 from motionlora.train.config import TrainConfig
 from motionlora.train.distributed import DistContext
-from motionlora.train.losses import draw_noise, training_scheduler
+from motionlora.train.losses import draw_noise, frame_difference_loss, training_scheduler
 from motionlora.train.step import MicroBatch, NonFiniteStepError, Trainer, add_training_adapters, precision_dtype
 
 CPU = DistContext(0, 1, 0, torch.device("cpu"))
@@ -159,3 +159,14 @@ def test_under_the_fp16_loss_scaler_an_infinite_gradient_is_the_scalers_but_a_na
     nan_batch.latents[0] = float("nan")
     with pytest.raises(NonFiniteStepError, match=r"^the loss is not finite \(loss_mse=nan"):
         trainer.step([nan_batch])
+
+
+def test_motion_preset_trains_on_frame_differences_only(tiny_model_dir):
+    trainer = _trainer(tiny_model_dir, preset="tap-qk-motion", dual_path=False)
+    batch = _batch([11, 12])
+    with torch.no_grad():
+        prediction, target = trainer._predict(batch.latents, batch.text, batch.noise.noise, batch.noise.timesteps)
+    metrics = trainer.step([batch])
+    assert metrics["loss"] == metrics["loss_frame_difference"] == pytest.approx(frame_difference_loss(prediction, target).item(), rel=1e-5)
+    assert metrics["loss_mse"] == pytest.approx(torch.nn.functional.mse_loss(prediction, target).item(), rel=1e-5)
+    assert metrics["loss_mse"] != pytest.approx(metrics["loss"], rel=1e-3)

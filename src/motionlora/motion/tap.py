@@ -1,11 +1,20 @@
 """TAP, temporal attention purification: motion LoRA only on the temporal-attention projections
 that shape attention, never on Value, so the pretrained Value embeddings are re-assembled into the
 new motion instead of learning the reference clips' appearance.
+
+A preset names the linears the motion LoRA goes on and the objective it is trained with. All but
+one train on the base model's diffusion loss; `tap-qk-motion` (our addition, beyond the paper)
+trains the TAP Q/K LoRA on frame differences only (`train.losses.frame_difference_loss`): what
+every frame shares — the references' look — is not in its loss at all, so it has nothing to gain
+from learning it, and the whole gradient goes to how the clip changes over time.
 """
 
 from __future__ import annotations
 
 import torch
+from dataclasses import dataclass
+from typing import Literal
+
 from peft import LoraConfig
 
 from motionlora.models.backbone import TEMPORAL_MODULES
@@ -13,13 +22,26 @@ from motionlora.motion.lora import inject_lora
 
 MOTION_ADAPTER = "motion"
 
+Objective = Literal["diffusion", "frame-difference"]
+
+
+@dataclass(frozen=True)
+class MotionPreset:
+    """`targets`: the linears inside every BasicTransformerBlock of every temporal transformer;
+    `objective`: what the temporal path's LoRA is trained on."""
+
+    targets: tuple[str, ...]
+    objective: Objective = "diffusion"
+
+
 _ATTN = ("attn1", "attn2")
-# Per preset: the linears inside every BasicTransformerBlock of every temporal transformer.
-PRESETS: dict[str, tuple[str, ...]] = {
-    "tap-k": tuple(f"{a}.to_k" for a in _ATTN),
-    "tap-qk": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k")),
-    "reference": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_k", "to_out.0")),
-    "all": tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k", "to_v", "to_out.0")) + ("ff.net.0.proj", "ff.net.2"),
+_QK = tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k"))
+PRESETS: dict[str, MotionPreset] = {
+    "tap-k": MotionPreset(tuple(f"{a}.to_k" for a in _ATTN)),
+    "tap-qk": MotionPreset(_QK),
+    "tap-qk-motion": MotionPreset(_QK, objective="frame-difference"),
+    "reference": MotionPreset(tuple(f"{a}.{p}" for a in _ATTN for p in ("to_k", "to_out.0"))),
+    "all": MotionPreset(tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k", "to_v", "to_out.0")) + ("ff.net.0.proj", "ff.net.2")),
 }
 
 
@@ -39,7 +61,7 @@ def motion_lora_targets(unet: torch.nn.Module, preset: str = "tap-k") -> list[st
     targets = []
     for name, temporal in temporal_transformers(unet).items():
         for i, _ in enumerate(temporal.transformer_blocks):
-            targets.extend(f"{name}.transformer_blocks.{i}.{leaf}" for leaf in PRESETS[preset])
+            targets.extend(f"{name}.transformer_blocks.{i}.{leaf}" for leaf in PRESETS[preset].targets)
     return targets
 
 

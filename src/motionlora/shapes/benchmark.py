@@ -1,89 +1,180 @@
-"""`motionlora shapes benchmark`: does TAP and AH reduce appearance leakage at equal motion fidelity?
+"""`motionlora shapes benchmark`: which recipe learns a held-out motion best without copying the
+reference clips' look — measured where leakage can happen, at matched motion rather than matched steps.
 
-For each held-out concept (a motion the base model never saw) the reference clips show ONE
-appearance. A motion LoRA is trained on them with each preset (`all` = MotionDirector-like,
-`reference`, `tap-k`, `tap-qk`) through the product's own path (ingest → preprocess → train), and
-then sampled with each appearance-highway setting on prompts that ask for *other* appearances.
-The judge reads every generated clip's pixels:
+For a held-out concept (a motion the base model never saw) the reference clips show ONE
+appearance. Motion LoRAs are trained on them through the product's own path (ingest → preprocess
+→ train) and sampled on prompts that ask for *other* appearances; the judge reads every clip.
 
-* motion fidelity — judged motion is the concept; trajectory error (px) against the reference
-  clips; the evaluation's tracklet score (`evaluate.metrics.motion_fidelity`);
-* text alignment — judged colour, shape and background match the prompt; shapes-CLIP score;
-* leakage — the reference's colour / shape / background shows up although the prompt asked for
-  another one;
-* motion on the reference prompt — the judged motion is the concept when the prompt asks for the
-  references' own appearance: whether the LoRA learned the motion at all, apart from transferring
-  it to other appearances.
+Two questions, two parts of the grid:
 
-Every number comes with a Student-t 95% CI over the clips (concepts × prompts × seeds). Two rows
-frame the others: rendered clips of the asked specs (the best any model can score; e.g. two
-correct zigzags differ by a few px of trajectory, their random phases differ) and the base model
-without an adapter on the same prompts.
+* **Where does leakage exist?** `presets[0]` (`all`, MotionDirector-like) at `learning_rates[0]`
+  is trained in every regime: dual-path (a spatial LoRA soaks up appearance and is discarded),
+  temporal-only (no spatial LoRA, as AnimateDiff's MotionLoRA), one-shot (temporal-only on a single
+  clip), each for every step count in `steps` (longer training).
+* **Which recipe wins?** In `sweep_regime` every preset × learning rate × step count is trained, and
+  each adapter is sampled with every appearance-highway setting and every PLI τ: the Pareto front of
+  motion correct (↑) against leakage (↓) — `benchmark_report`.
+
+Step counts are trained by resuming one run (constant learning rate, no warmup: the adapter after
+400 steps of a 1200-step run is the adapter of a 400-step run). Every finished (regime, concept,
+preset, learning rate, steps) cell is a JSON file of per-clip scores under `cells/`, so an
+interrupted benchmark recomputes nothing it finished; checkpoints resume the training in progress.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import platform
+import time
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from motionlora.motion.highway import HIGHWAY_SCOPES
+from motionlora.motion.tap import PRESETS
 from motionlora.shapes.render import BACKGROUNDS, COLORS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip, trajectory
 
 log = logging.getLogger(__name__)
 
-PRESETS = ("all", "reference", "tap-k", "tap-qk")
-# (label, scope, beta): the AH settings of the paper's ablation.
-HIGHWAYS: tuple[tuple[str, str, float], ...] = (
-    ("off", "off", 1.0),
-    ("all β=1.0", "all", 1.0),
-    ("all β=1.1", "all", 1.1),
-    ("deepest β=1.1", "deepest", 1.1),
-)
-# The one appearance each concept's reference clips show.
+# The one appearance each concept's reference clips show (textured backgrounds: a distinctive look).
 REFERENCE_APPEARANCE: dict[str, tuple[str, str, str]] = {
     "zigzag": ("triangle", "green", "stripes"),
     "circle": ("square", "red", "checker"),
     "bounce": ("circle", "yellow", "gradient"),
     "spiral": ("triangle", "cyan", "black"),
 }
-METRICS = ("motion_correct", "trajectory_error", "motion_fidelity", "attributes_correct", "clip_score",
-           "leak_color", "leak_shape", "leak_background", "leak_any")
-OWN_PROMPT_METRIC = "reference_motion_correct"
+
+
+@dataclass(frozen=True)
+class Regime:
+    """How the motion LoRA is trained: with the spatial LoRA beside it or not, on how many clips
+    (None: the config's `reference_clips`)."""
+
+    dual_path: bool
+    reference_clips: int | None = None
+
+
+REGIMES: dict[str, Regime] = {
+    "dual-path": Regime(dual_path=True),
+    "temporal-only": Regime(dual_path=False),
+    "one-shot": Regime(dual_path=False, reference_clips=1),
+}
+BASE_MODEL, RENDERED = "base model", "rendered clips"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to sample an adapter: appearance highway scope and β, PLI τ (None: adapter at every step)."""
+
+    highway: str = "off"
+    beta: float = 1.0
+    pli_tau: int | None = None
+
+    @property
+    def label(self) -> str:
+        ah = "AH off" if self.highway == "off" else f"AH {self.highway} β={self.beta:g}"
+        return ah if self.pli_tau is None else f"{ah}, PLI τ={self.pli_tau}"
 
 
 @dataclass(frozen=True)
 class BenchmarkConfig:
-    """What the benchmark trains and samples. Defaults fit ~45 min on 2 CPU cores. Batch 8 × 400
-    steps: at batch 2 × 200 steps no LoRA reproduced its concept even on the references' own prompt."""
+    """The grid (see the module docstring). `highways` are `scope:β` (or `off`); each PLI τ adds a
+    variant with AH off. `steps` must ascend: each count resumes the previous one."""
 
-    concepts: tuple[str, ...] = ("zigzag", "circle", "bounce")
-    presets: tuple[str, ...] = PRESETS
+    concepts: tuple[str, ...] = ("bounce",)
+    regimes: tuple[str, ...] = ("dual-path", "temporal-only", "one-shot")
+    sweep_regime: str = "one-shot"
+    presets: tuple[str, ...] = ("all", "reference", "tap-k", "tap-qk", "tap-qk-motion")
+    learning_rates: tuple[float, ...] = (1e-3, 3e-3)
+    steps: tuple[int, ...] = (400, 1200)
+    highways: tuple[str, ...] = ("off", "all:1.1", "deepest:1.1")
+    pli_taus: tuple[int, ...] = (500,)
     reference_clips: int = 4
     prompts: int = 4
-    seeds: int = 3
-    steps: int = 400
+    seeds: int = 2
     batch_size: int = 8
-    learning_rate: float = 1e-3
     rank: int = 16
     sampling_steps: int = 20
     frames: int = 8
     size: int = 32
     seed: int = 0
+    threads: int = 2
 
     def __post_init__(self) -> None:
+        problems = []
         unknown = [c for c in self.concepts if c not in REFERENCE_APPEARANCE]
         if unknown:
-            raise ValueError(f"concepts {unknown} are not held-out motions with a reference appearance: {sorted(REFERENCE_APPEARANCE)}")
-        bad = [p for p in self.presets if p not in PRESETS]
-        if bad:
-            raise ValueError(f"presets {bad} are not among {list(PRESETS)}")
-        for key in ("reference_clips", "prompts", "seeds", "steps", "batch_size", "sampling_steps"):
+            problems.append(f"concepts {unknown} are not held-out motions with a reference appearance: {sorted(REFERENCE_APPEARANCE)}")
+        for key, values, valid in (("presets", self.presets, PRESETS), ("regimes", self.regimes + (self.sweep_regime,), REGIMES)):
+            bad = [v for v in values if v not in valid]
+            if bad:
+                problems.append(f"{key}: {bad} not among {sorted(valid)}")
+        for key in ("concepts", "regimes", "presets", "learning_rates", "steps", "highways"):
+            if not getattr(self, key):
+                problems.append(f"{key} must not be empty")
+        if any(not isinstance(lr, (int, float)) or not 0 < lr < 1 for lr in self.learning_rates):
+            problems.append(f"learning_rates must be numbers in (0, 1), got {list(self.learning_rates)}")
+        if list(self.steps) != sorted(set(self.steps)) or any(not isinstance(s, int) or s < 1 for s in self.steps):
+            problems.append(f"steps must be ascending positive integers, got {list(self.steps)}")
+        try:
+            self.variants()
+        except ValueError as err:
+            problems.append(str(err))
+        for key in ("reference_clips", "prompts", "seeds", "batch_size", "rank", "sampling_steps", "threads"):
             if getattr(self, key) < 1:
-                raise ValueError(f"{key} must be >= 1, got {getattr(self, key)}")
+                problems.append(f"{key} must be >= 1, got {getattr(self, key)}")
+        if problems:
+            raise ValueError("benchmark config: " + "; ".join(problems))
+
+    def variants(self) -> list[Variant]:
+        """Every sampling variant of each adapter: the AH settings, then one per PLI τ."""
+        found = []
+        for item in self.highways:
+            scope, _, beta = str(item).partition(":")
+            if scope not in HIGHWAY_SCOPES:
+                raise ValueError(f"highways: {item!r} — scope must be one of {list(HIGHWAY_SCOPES)}")
+            try:
+                found.append(Variant(scope, float(beta) if beta else 1.0))
+            except ValueError:
+                raise ValueError(f"highways: {item!r} — β after ':' must be a number") from None
+        bad = [tau for tau in self.pli_taus if not isinstance(tau, int) or not 0 <= tau < 1000]
+        if bad:
+            raise ValueError(f"pli_taus must be timesteps in [0, 1000), got {bad}")
+        return found + [Variant(pli_tau=tau) for tau in self.pli_taus]
+
+    def clips_for(self, regime: str) -> int:
+        return REGIMES[regime].reference_clips or self.reference_clips
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    """One motion LoRA trained through every step count; each count is one cell."""
+
+    regime: str
+    concept: str
+    preset: str
+    learning_rate: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.regime}/{self.concept}/{self.preset}/lr{self.learning_rate:g}"
+
+
+def training_runs(config: BenchmarkConfig) -> list[TrainingRun]:
+    """`presets[0]` at `learning_rates[0]` in every regime; every preset × learning rate in the sweep regime."""
+    runs = []
+    for regime in dict.fromkeys((*config.regimes, config.sweep_regime)):
+        sweep = regime == config.sweep_regime
+        for concept in config.concepts:
+            for preset in config.presets if sweep else config.presets[:1]:
+                for lr in config.learning_rates if sweep else config.learning_rates[:1]:
+                    runs.append(TrainingRun(regime, concept, preset, float(lr)))
+    return runs
 
 
 def reference_spec(concept: str, config: BenchmarkConfig) -> ClipSpec:
@@ -104,161 +195,179 @@ def other_appearances(reference: ClipSpec, count: int, seed: int) -> list[ClipSp
     return [choices[i] for i in rng.choice(len(choices), size=min(count, len(choices)), replace=False)]
 
 
-def score_clip(frames: np.ndarray, spec: ClipSpec, reference: ClipSpec, reference_clips: Sequence[np.ndarray],
-               reference_tracks: Sequence[np.ndarray], clip_scorer) -> dict[str, float]:
-    """Every metric of one generated clip (see the module docstring)."""
-    from motionlora.evaluate.metrics import motion_fidelity, text_alignment
-    from motionlora.shapes.judge import judge_clip, trajectory_error
+class ClipScorer:
+    """Every metric of one generated clip against one concept's references."""
 
-    judged = judge_clip(frames)
-    leaks = {name: float(getattr(judged, name) == getattr(reference, name)) for name in ("color", "shape", "background")}
-    return {
-        "motion_correct": float(judged.motion == spec.motion),
-        "trajectory_error": float(np.mean([trajectory_error(judged.trajectory, track) for track in reference_tracks])),
-        "motion_fidelity": float(np.mean([motion_fidelity(ref, frames) for ref in reference_clips])),
-        "attributes_correct": float(all(getattr(judged, n) == getattr(spec, n) for n in ("color", "shape", "background"))),
-        "clip_score": text_alignment(frames, caption(spec), clip_scorer),
-        "leak_color": leaks["color"],
-        "leak_shape": leaks["shape"],
-        "leak_background": leaks["background"],
-        "leak_any": float(any(leaks.values())),
-    }
+    def __init__(self, reference: ClipSpec, reference_clips: Sequence[np.ndarray], clip_model) -> None:
+        self.reference, self.reference_clips, self.clip_model = reference, list(reference_clips), clip_model
+        self.tracks = [trajectory(reference, seed=seed) for seed in range(len(reference_clips))]
+        frames = np.concatenate(self.reference_clips)
+        self.reference_embedding = clip_model.image_embeddings(frames).mean(dim=0)
+
+    def __call__(self, frames: np.ndarray, asked: ClipSpec) -> dict[str, float]:
+        """motion_correct, trajectory_error (px), concept_fidelity (the gate's motion metric),
+        attributes_correct, clip_score (shapes-CLIP text alignment), leak_* (the judge reads the
+        reference's colour / shape / background though another was asked for), reference_similarity
+        (CLIP cosine × 100 of the clip's frames to the reference frames)."""
+        from motionlora.evaluate.metrics import concept_motion_fidelity, text_alignment
+        from motionlora.shapes.judge import judge_clip, trajectory_error
+
+        judged = judge_clip(frames)
+        leaks = {name: float(getattr(judged, name) == getattr(self.reference, name)) for name in ("color", "shape", "background")}
+        return {
+            "motion_correct": float(judged.motion == asked.motion),
+            "trajectory_error": float(np.mean([trajectory_error(judged.trajectory, track) for track in self.tracks])),
+            "concept_fidelity": concept_motion_fidelity(self.reference_clips, frames),
+            "attributes_correct": float(all(getattr(judged, n) == getattr(asked, n) for n in ("color", "shape", "background"))),
+            "clip_score": text_alignment(frames, caption(asked), self.clip_model),
+            "leak_color": leaks["color"],
+            "leak_shape": leaks["shape"],
+            "leak_background": leaks["background"],
+            "leak_any": float(any(leaks.values())),
+            "reference_similarity": float((self.clip_model.image_embeddings(frames) @ self.reference_embedding).mean()) * 100.0,
+        }
 
 
-def _prepare_data(concept: str, spec: ClipSpec, model_dir: str, work: Path, config: BenchmarkConfig) -> tuple[Path, list[np.ndarray]]:
+@dataclass
+class ConceptSetup:
+    """One (regime, concept): its preprocessed references, the prompts and the scorer."""
+
+    data_dir: Path
+    reference: ClipSpec
+    prompts: list[ClipSpec]
+    score: ClipScorer
+
+
+def _prepare(concept: str, clips: int, model_dir: str, work: Path, config: BenchmarkConfig, clip_model) -> ConceptSetup:
     from motionlora.data.ingest import IngestSettings, ingest
     from motionlora.data.preprocess import PreprocessSettings, preprocess
     from motionlora.data.sources import open_source
     from motionlora.shapes.world import write_clips
 
-    clips = write_clips(spec, config.reference_clips, work / "source")
-    ingest(open_source(str(work / "source")), work / "ingest", IngestSettings(concept=concept), progress=False)
-    preprocess(work / "ingest", model_dir, work / "data", PreprocessSettings(frames=config.frames, width=config.size, height=config.size),
-               progress=False)
-    return work / "data", clips
+    spec = reference_spec(concept, config)
+    references = write_clips(spec, clips, work / "source")
+    if not (work / "data").is_dir():
+        ingest(open_source(str(work / "source")), work / "ingest", IngestSettings(concept=concept), progress=False)
+        preprocess(work / "ingest", model_dir, work / "data", PreprocessSettings(frames=config.frames, width=config.size, height=config.size),
+                   progress=False)
+    return ConceptSetup(work / "data", spec, other_appearances(spec, config.prompts, config.seed), ClipScorer(spec, references, clip_model))
 
 
-def _train_adapter(preset: str, data_dir: Path, model_dir: str, out_dir: Path, config: BenchmarkConfig) -> Path:
+def score_clips(setup: ConceptSetup, config: BenchmarkConfig, make: Callable[[ClipSpec, int], np.ndarray]) -> dict[str, list[dict[str, float]]]:
+    """Scores of the clip `make(spec, seed)` for every (prompt, seed) (`other`) and for the
+    references' own prompt per seed (`own`: did the LoRA learn the motion at all)."""
+    return {"other": [setup.score(make(spec, seed), spec) for spec in setup.prompts for seed in range(config.seeds)],
+            "own": [setup.score(make(setup.reference, seed), setup.reference) for seed in range(config.seeds)]}
+
+
+def _sampler(model, config: BenchmarkConfig, variant: Variant | None) -> Callable[[ClipSpec, int], np.ndarray]:
+    """Sample `caption(spec)` with the adapter in `variant`, or without the adapter for None."""
+    from motionlora.generate import SamplingConfig, generate_video
+
+    sampling = SamplingConfig(steps=config.sampling_steps, guidance_scale=1.0, frames=config.frames, adapter=variant is not None,
+                              **({"highway": variant.highway, "beta": variant.beta, "pli_tau": variant.pli_tau} if variant else {}))
+    return lambda spec, seed: generate_video(model, caption(spec), sampling, seed=seed)
+
+
+def _write_cell(path: Path, cell: dict[str, Any]) -> None:
+    """Write beside, then rename: a cell file exists only when complete."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(cell, indent=1) + "\n")
+    partial.replace(path)
+
+
+def _baseline_cell(setup: ConceptSetup, model_dir: str, config: BenchmarkConfig) -> dict[str, Any]:
+    """The base model without an adapter, and the asked specs rendered exactly (the ceiling)."""
+    from motionlora.models import load_t2v_model
+
+    return {BASE_MODEL: score_clips(setup, config, _sampler(load_t2v_model(model_dir), config, None)),
+            RENDERED: score_clips(setup, config, lambda spec, seed: render_clip(spec, seed=1000 + seed))}
+
+
+def _train(run: TrainingRun, steps: int, data_dir: Path, model_dir: str, out_dir: Path, config: BenchmarkConfig) -> Path:
     from motionlora.train.config import TrainConfig
     from motionlora.train.loop import TrackingOptions, train
 
-    recipe = TrainConfig(preset=preset, rank=config.rank, steps=config.steps, batch_size=config.batch_size,
-                         learning_rate=config.learning_rate, spatial_learning_rate=config.learning_rate,
-                         seed=config.seed, checkpoint_every=config.steps, keep_checkpoints=1, log_every=max(1, config.steps // 4))
+    recipe = TrainConfig(preset=run.preset, rank=config.rank, steps=steps, batch_size=config.batch_size,
+                         learning_rate=run.learning_rate, spatial_learning_rate=run.learning_rate,
+                         dual_path=REGIMES[run.regime].dual_path, seed=config.seed,
+                         checkpoint_every=math.gcd(math.gcd(*config.steps), 200), keep_checkpoints=1,
+                         log_every=max(1, steps // 4))
     return train(recipe, data_dir, out_dir, model=model_dir, tracking=TrackingOptions(enabled=False)).adapter_dir
 
 
-def _sample_cell(model, specs: Sequence[ClipSpec], config: BenchmarkConfig, highway: tuple[str, str, float] | None,
-                 score) -> list[dict[str, float]]:
-    """Generate and score every (prompt, seed) clip; `highway` None samples the base model."""
-    from motionlora.generate import SamplingConfig, generate_video
-
-    scope, beta = (highway[1], highway[2]) if highway else ("off", 1.0)
-    sampling = SamplingConfig(steps=config.sampling_steps, guidance_scale=1.0, frames=config.frames, highway=scope, beta=beta,
-                              adapter=highway is not None)
-    return [score(generate_video(model, caption(spec), sampling, seed=seed), spec)
-            for spec in specs for seed in range(config.seeds)]
+def cell_path(out: Path, run: TrainingRun, steps: int) -> Path:
+    return out / "cells" / run.key / f"steps{steps}.json"
 
 
-def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: BenchmarkConfig = BenchmarkConfig()) -> dict[str, Any]:
-    """Train, sample and score every (concept, preset, highway) cell; write `results.json`,
-    `table.md` and `plot.png` to `out_dir` and return the results."""
-    from motionlora.evaluate.clip import load_clip
+def _adapter_cell(adapter: Path, setup: ConceptSetup, model_dir: str, config: BenchmarkConfig) -> dict[str, Any]:
     from motionlora.models import load_t2v_model
     from motionlora.motion.adapter import load_motion_adapter
-    from motionlora.shapes.judge import judge_clip
+
+    model = load_t2v_model(model_dir)
+    load_motion_adapter(model.unet, adapter, model.identity)
+    return {variant.label: score_clips(setup, config, _sampler(model, config, variant)) for variant in config.variants()}
+
+
+def machine() -> dict[str, Any]:
+    """Where the benchmark ran: host, CPU count, torch, and the GPU if one was used."""
+    import os
+
+    import torch
+
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def _cells(out: Path, config: BenchmarkConfig, model_dir: str, clip_dir: str) -> Iterator[tuple[str, str]]:
+    """Compute every missing cell, yielding (what, status) as it goes."""
+    from motionlora.evaluate.clip import load_clip
+
+    clip_model = load_clip(clip_dir)
+    setups: dict[tuple[str, str], ConceptSetup] = {}
+
+    def setup_for(regime: str, concept: str) -> ConceptSetup:
+        if (regime, concept) not in setups:
+            clips = config.clips_for(regime)
+            setups[regime, concept] = _prepare(concept, clips, model_dir, out / "work" / f"{concept}-{clips}clips", config, clip_model)
+        return setups[regime, concept]
+
+    for regime in dict.fromkeys((*config.regimes, config.sweep_regime)):
+        for concept in config.concepts:
+            path = out / "cells" / regime / concept / "baseline.json"
+            if not path.exists():
+                _write_cell(path, _baseline_cell(setup_for(regime, concept), model_dir, config))
+                yield f"{regime}/{concept}/baseline", "done"
+    for run in training_runs(config):
+        for steps in config.steps:
+            path = cell_path(out, run, steps)
+            if path.exists():
+                yield f"{run.key}/steps{steps}", "already done"
+                continue
+            setup = setup_for(run.regime, run.concept)
+            start = time.perf_counter()
+            adapter = _train(run, steps, setup.data_dir, model_dir, out / "work" / "runs" / run.key, config)
+            trained = time.perf_counter() - start
+            _write_cell(path, {"train_seconds": trained, "variants": _adapter_cell(adapter, setup, model_dir, config)})
+            yield f"{run.key}/steps{steps}", f"done (trained {trained:.0f} s, sampled {time.perf_counter() - start - trained:.0f} s)"
+
+
+def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: BenchmarkConfig = BenchmarkConfig(),
+                  report: Callable[[str], None] = log.info) -> dict[str, Any]:
+    """Compute every cell not yet on disk under `out_dir`, then write `results.json`, `table.md` and
+    `pareto.png` from all of them; returns the results."""
+    import torch
+
+    from motionlora.shapes.benchmark_report import summarize, write_report
 
     out = Path(out_dir)
-    clip_scorer = load_clip(clip_dir)
-    rows: dict[str, list[dict[str, float]]] = {}
-    own: dict[str, list[dict[str, float]]] = {}
-
-    def own_motion(frames: np.ndarray, asked: ClipSpec) -> dict[str, float]:
-        return {OWN_PROMPT_METRIC: float(judge_clip(frames).motion == asked.motion)}
-
-    for concept in config.concepts:
-        spec = reference_spec(concept, config)
-        work = out / "work" / concept
-        data_dir, references = _prepare_data(concept, spec, model_dir, work, config)
-        tracks = [trajectory(spec, seed=seed) for seed in range(config.reference_clips)]
-        prompts = other_appearances(spec, config.prompts, config.seed)
-
-        def score(frames: np.ndarray, asked: ClipSpec) -> dict[str, float]:
-            return score_clip(frames, asked, spec, references, tracks, clip_scorer)
-
-        def sample(key: str, model, highway: tuple[str, str, float] | None) -> None:
-            """Add one cell's clips: the prompts asking for other appearances, and the references' own prompt."""
-            rows.setdefault(key, []).extend(_sample_cell(model, prompts, config, highway, score))
-            own.setdefault(key, []).extend(_sample_cell(model, [spec], config, highway, own_motion))
-
-        rows.setdefault("rendered clips|-", []).extend(
-            score(render_clip(asked, seed=1000 + seed), asked) for asked in prompts for seed in range(config.seeds))
-        own.setdefault("rendered clips|-", []).extend(own_motion(render_clip(spec, seed=1000 + seed), spec) for seed in range(config.seeds))
-        for preset in config.presets:
-            adapter = _train_adapter(preset, data_dir, model_dir, work / preset, config)
-            model = load_t2v_model(model_dir)
-            load_motion_adapter(model.unet, adapter, model.identity)
-            if preset == config.presets[0]:
-                sample("base model|-", model, None)
-            for highway in HIGHWAYS:
-                sample(f"{preset}|{highway[0]}", model, highway)
-            log.info("%s / %s done", concept, preset)
-    results = {"config": asdict(config), "model": model_dir, "clip": clip_dir, "cells": summarize(rows, own)}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "table.md").write_text(markdown_table(results["cells"]))
-    plot(results["cells"], out / "plot.png")
+    torch.set_num_threads(config.threads)
+    started = datetime.now(timezone.utc)
+    for what, status in _cells(out, config, model_dir, clip_dir):
+        report(f"{what}: {status}")
+    results = {"config": asdict(config), "model": model_dir, "clip": clip_dir, "machine": machine(),
+               "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "started": started.isoformat(timespec="seconds"),
+               **summarize(out, config)}
+    write_report(results, out)
     return results
-
-
-def summarize(rows: dict[str, list[dict[str, float]]], own: dict[str, list[dict[str, float]]]) -> list[dict[str, Any]]:
-    """Per cell (preset, highway): mean and 95% CI of every metric over its clips (`rows`, prompts
-    asking for other appearances) and of the motion on the references' own prompt (`own`)."""
-    from motionlora.evaluate.run import mean_ci95
-
-    cells = []
-    for key, scores in rows.items():
-        preset, highway = key.split("|")
-        cells.append({"preset": preset, "highway": highway, "clips": len(scores),
-                      **{metric: mean_ci95([s[metric] for s in scores]) for metric in METRICS},
-                      OWN_PROMPT_METRIC: mean_ci95([s[OWN_PROMPT_METRIC] for s in own[key]])})
-    return cells
-
-
-def _cell(stat: dict[str, float], digits: int = 2) -> str:
-    half = (stat["ci95_high"] - stat["ci95_low"]) / 2
-    return f"{stat['mean']:.{digits}f} ± {half:.{digits}f}"
-
-
-def markdown_table(cells: Sequence[dict[str, Any]]) -> str:
-    """The results as a markdown table: mean ± 95% CI half-width."""
-    head = ("| preset | AH | clips | motion on ref. prompt ↑ | motion correct ↑ | traj. error px ↓ | tracklet fidelity ↑ "
-            "| attributes correct ↑ | shapes-CLIP ↑ | leak colour ↓ | leak shape ↓ | leak background ↓ | leak any ↓ |")
-    lines = [head, "|" + "---|" * 13]
-    for c in cells:
-        values = [_cell(c[m], 1 if m == "clip_score" else 2) for m in (OWN_PROMPT_METRIC, *METRICS)]
-        lines.append(f"| {c['preset']} | {c['highway']} | {c['clips']} | " + " | ".join(values) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def plot(cells: Sequence[dict[str, Any]], path: Path) -> None:
-    """Leakage (any attribute) against motion correctness per cell, with 95% CI bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(7.5, 5.5))
-    markers = {"base model": "x", "all": "o", "reference": "s", "tap-k": "^", "tap-qk": "v"}
-    for c in cells:
-        x, y = c["leak_any"], c["motion_correct"]
-        axis.errorbar(x["mean"], y["mean"], xerr=[[x["mean"] - x["ci95_low"]], [x["ci95_high"] - x["mean"]]],
-                      yerr=[[y["mean"] - y["ci95_low"]], [y["ci95_high"] - y["mean"]]],
-                      fmt=markers.get(c["preset"], "o"), capsize=2, alpha=0.8, label=f"{c['preset']} / AH {c['highway']}")
-    axis.set_xlabel("appearance leakage (reference colour, shape or background shows up) ↓")
-    axis.set_ylabel("motion correct (judge reads the concept's motion) ↑")
-    axis.set_title("Shapes world: leakage vs motion fidelity (95% CI)")
-    axis.legend(fontsize=6, ncol=2, loc="best")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)

@@ -64,13 +64,14 @@ def _train_clip(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from motionlora.shapes.benchmark import BenchmarkConfig, markdown_table, run_benchmark
+    from motionlora.shapes.benchmark import BenchmarkConfig, run_benchmark
+    from motionlora.shapes.benchmark_report import markdown
 
-    config = load_config(BenchmarkConfig, args.config, "benchmark", args.set)
+    config = load_config(BenchmarkConfig, args.config, "benchmark_quick" if args.quick else "benchmark", args.set)
     _log_progress()
-    results = run_benchmark(args.model, args.clip, args.out, config)
-    print(f"wrote results.json, table.md and plot.png to {args.out}")
-    print(markdown_table(results["cells"]), end="")
+    results = run_benchmark(args.model, args.clip, args.out, config, report=print)
+    print(f"wrote results.json, table.md and pareto.png to {args.out}")
+    print(markdown(results), end="")
     return 0
 
 
@@ -99,11 +100,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     clip.add_argument("--out", default="models/shapes-clip", help="output folder (CLIPModel + CLIPProcessor)")
     clip.set_defaults(func=_train_clip)
 
-    bench = sub.add_parser("benchmark", help="train motion LoRAs per preset on held-out concepts and measure leakage vs motion fidelity")
-    bench.add_argument("--config", default=DEFAULT_RECIPE, help="recipe YAML (section `benchmark`)")
+    bench = sub.add_parser("benchmark", help="find where motion LoRAs leak appearance and each recipe's motion-vs-leakage front "
+                                             "(resumable: finished cells in --out are kept)")
+    bench.add_argument("--config", default=DEFAULT_RECIPE, help="recipe YAML (section `benchmark`, or `benchmark_quick` with --quick)")
+    bench.add_argument("--quick", action="store_true", help="the smaller grid of section `benchmark_quick`")
     bench.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key")
     bench.add_argument("--model", default="models/shapes", help="shapes T2V model folder")
     bench.add_argument("--clip", default="models/shapes-clip", help="shapes CLIP folder (text-alignment score)")
-    bench.add_argument("--out", default="benchmarks/shapes", help="where results.json, table.md, plot.png and the work files go")
+    bench.add_argument("--out", default="benchmarks/shapes", help="where results.json, table.md, pareto.png, cells/ and work/ go")
     bench.set_defaults(func=_benchmark)
 

@@ -1,5 +1,6 @@
 """The training objective: DDPM noising with the base model's own betas, the regression target its
-`prediction_type` names, MSE, and MotionDirector's appearance-debiased temporal loss.
+`prediction_type` names, MSE, MotionDirector's appearance-debiased temporal loss, and the
+frame-difference loss of the `tap-qk-motion` preset.
 
 The random draws of a training sample (timestep, noise, frames) come from a generator seeded per
 sample, not from a global RNG, so what a sample sees does not depend on which rank trains it or on
@@ -94,3 +95,14 @@ def appearance_debiased_loss(prediction: torch.Tensor, target: torch.Tensor, anc
     pred_anchor = prediction[rows, :, anchor.to(prediction.device)].unsqueeze(2)
     target_anchor = target[rows, :, anchor.to(target.device)].unsqueeze(2)
     return diffusion_loss(alpha * prediction - beta * pred_anchor, alpha * target - beta * target_anchor)
+
+
+def frame_difference_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MSE between the frame-to-frame differences (x[f+1] − x[f]) of prediction and target.
+
+    A prediction off by the same amount in every frame — a wrong but static look — costs nothing;
+    only errors in how the clip changes over time do. Needs at least two frames (dim 2).
+    """
+    if prediction.shape[2] < 2:
+        raise ValueError(f"the frame-difference loss needs at least 2 frames, got {prediction.shape[2]}")
+    return diffusion_loss(prediction.diff(dim=2), target.diff(dim=2))

@@ -31,11 +31,11 @@ from motionlora.finite import nonfinite_names
 from motionlora.models.backbone import text_condition
 from motionlora.motion.lora import lora_folded, lora_parameters, set_lora_enabled
 from motionlora.motion.spatial import SPATIAL_ADAPTER, apply_spatial_lora
-from motionlora.motion.tap import MOTION_ADAPTER, apply_motion_lora
+from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, apply_motion_lora
 from motionlora.train.checkpoint import Checkpoint
 from motionlora.train.config import TrainConfig
 from motionlora.train.distributed import DistContext, average_gradients
-from motionlora.train.losses import NoiseDraw, appearance_debiased_loss, diffusion_loss, draw_noise, prediction_target
+from motionlora.train.losses import NoiseDraw, appearance_debiased_loss, diffusion_loss, draw_noise, frame_difference_loss, prediction_target
 
 
 class NonFiniteStepError(FloatingPointError):
@@ -139,6 +139,7 @@ class Trainer:
         self.motion_params = lora_parameters(unet, MOTION_ADAPTER)
         self.spatial_params = lora_parameters(unet, SPATIAL_ADAPTER) if config.dual_path else []
         self.params = self.motion_params + self.spatial_params
+        self.frame_difference = PRESETS[config.preset].objective == "frame-difference"
         names = {id(p): n for n, p in unet.named_parameters()}
         self.names = [names[id(p)] for p in self.params]
         groups = [{"params": self.motion_params, "lr": config.learning_rate}]
@@ -171,10 +172,11 @@ class Trainer:
         self._backward(loss * weight)
         return loss.detach()
 
-    def temporal_path(self, batch: MicroBatch, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    def temporal_path(self, batch: MicroBatch, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Forward and backward of the temporal path: the whole clip, spatial LoRA on but frozen,
-        motion LoRA trainable. Returns the (unweighted, detached) MSE and AD losses (AD 0 when off),
-        left on the device."""
+        motion LoRA trainable. Returns the (unweighted, detached) losses it computed: the MSE, the
+        AD loss (0 when off) and the loss its preset trains on (the MSE, or the frame-difference
+        loss), left on the device."""
         set_lora_enabled(self.unet, MOTION_ADAPTER, True)
         for param in self.spatial_params:
             param.requires_grad_(False)
@@ -182,9 +184,11 @@ class Trainer:
         with lora_folded(self.unet, SPATIAL_ADAPTER) if fold else nullcontext():
             prediction, target = self._predict(batch.latents, batch.text, batch.noise.noise, batch.noise.timesteps)
             mse = diffusion_loss(prediction, target)
+            objective = frame_difference_loss(prediction, target) if self.frame_difference else mse
             ad = appearance_debiased_loss(prediction, target, batch.noise.anchor, self.config.ad_beta) if self.config.ad_loss else None
-            self._backward((mse + ad if ad is not None else mse) * weight)
-        return mse.detach(), ad.detach() if ad is not None else torch.zeros_like(mse.detach())
+            self._backward((objective + ad if ad is not None else objective) * weight)
+        zero = torch.zeros_like(mse.detach())
+        return mse.detach(), ad.detach() if ad is not None else zero, objective.detach()
 
     def _unscale_and_clip(self) -> torch.Tensor:
         """Unscale the gradients (fp16) and clip each group's to `max_grad_norm` (if set); returns
@@ -218,24 +222,27 @@ class Trainer:
         and the learning rates the step used. Raises `NonFiniteStepError` (see the module doc)."""
         self.unet.train()
         weight = 1.0 / len(micro_batches)
-        totals = torch.zeros(3, dtype=torch.float64, device=self.ctx.device)
+        totals = torch.zeros(4, dtype=torch.float64, device=self.ctx.device)
         for batch in micro_batches:
             spatial = self.spatial_path(batch, weight) if self.spatial_params else torch.zeros((), device=self.ctx.device)
-            mse, ad = self.temporal_path(batch, weight)
-            totals += torch.stack([mse, ad, spatial]).double() * weight
+            mse, ad, objective = self.temporal_path(batch, weight)
+            totals += torch.stack([mse, ad, spatial, objective]).double() * weight
         averaged = average_gradients(self.params, totals, self.ctx)
         lrs = [group["lr"] for group in self.optimizer.param_groups]
         grad_norm = self._unscale_and_clip()
-        mse, ad, spatial, norm = torch.cat([averaged.double().to(grad_norm.device), grad_norm.double().reshape(1)]).tolist()
+        mse, ad, spatial, objective, norm = torch.cat([averaged.double().to(grad_norm.device), grad_norm.double().reshape(1)]).tolist()
         losses = {"loss_mse": mse, **({"loss_ad": ad} if self.config.ad_loss else {}),
+                  **({"loss_frame_difference": objective} if self.frame_difference else {}),
                   **({"loss_spatial": spatial} if self.spatial_params else {})}
         self._require_finite(losses, norm)
         self._optimizer_step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        metrics = {"loss": mse + ad, "loss_mse": mse, "lr": lrs[0]}
+        metrics = {"loss": objective + ad, "loss_mse": mse, "lr": lrs[0]}
         if self.config.ad_loss:
             metrics["loss_ad"] = ad
+        if self.frame_difference:
+            metrics["loss_frame_difference"] = objective
         if self.spatial_params:
             metrics.update(loss_spatial=spatial, lr_spatial=lrs[1])
         return metrics
