@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "motionlora.generate_commands",
     "motionlora.evaluate.commands",
     "motionlora.registry.commands",
+    "motionlora.motion.commands",
     "motionlora.shapes.commands",
 )
 
