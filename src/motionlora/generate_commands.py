@@ -13,6 +13,7 @@ from motionlora.data.video import write_video
 from motionlora.generate import SCHEDULERS, SamplingConfig, generate_video
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
+from motionlora.tracking.adapters import resolve_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
 
 
@@ -52,9 +53,10 @@ def sampling_config(args: argparse.Namespace, adapter: MotionAdapterInfo | None,
 
 
 def _generate(args: argparse.Namespace) -> int:
+    adapter = resolve_adapter(args.adapter, args.tracking_uri) if args.adapter else None  # before minutes of model loading
     dtype = torch.float16 if args.fp16 else torch.float32
     model = load_t2v_model(args.model, dtype=dtype, device=args.device)
-    info = load_motion_adapter(model.unet, args.adapter, model.identity) if args.adapter else None
+    info = load_motion_adapter(model.unet, adapter, model.identity) if adapter else None
     config = sampling_config(args, info, args.set)
     frames = generate_video(model, args.prompt, config, seed=args.seed, progress=True)
     out = write_video(args.out, frames, fps=args.fps)
@@ -66,7 +68,10 @@ def _generate(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("generate", help="sample a video, optionally with a motion adapter")
     p.add_argument("--model", required=True, help="base model: folder, hub id, or s3://… / gs://… URL")
-    p.add_argument("--adapter", help="motion adapter folder (adapter_model.safetensors, adapter_config.json, motion.json)")
+    p.add_argument("--adapter", help="motion adapter: a folder (adapter_model.safetensors, adapter_config.json, motion.json), "
+                   "models:/motion-CONCEPT@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/adapter (downloaded once, cached)")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI for models:/ and runs:/ adapters "
+                   "(default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)")
     p.add_argument("--prompt", required=True)
     p.add_argument("--negative-prompt")
     p.add_argument("--out", required=True, help="output video: .mp4 or .gif")

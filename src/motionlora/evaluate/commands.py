@@ -21,6 +21,7 @@ from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate
 from motionlora.generate_commands import sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
+from motionlora.tracking.adapters import resolve_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
 from motionlora.tracking import start_run
 
@@ -78,8 +79,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.clip_model:
         overrides.append(f"clip_model={json.dumps(args.clip_model)}")
     config = load_config(EvaluationConfig, args.config, "evaluate", overrides)
+    adapter = resolve_adapter(args.adapter, args.tracking_uri)
     model = load_t2v_model(args.model, device=args.device)
-    info = load_motion_adapter(model.unet, args.adapter, model.identity)
+    info = load_motion_adapter(model.unet, adapter, model.identity)
     sampling = sampling_config(args, info)
     references = read_references(args.references)
     clip = load_clip(config.clip_model, device=args.device)
@@ -105,7 +107,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="score a motion adapter against its base model")
     p.add_argument("--model", required=True, help="base model: folder, hub id, or s3://… / gs://… URL")
-    p.add_argument("--adapter", required=True, help="motion adapter folder")
+    p.add_argument("--adapter", required=True, help="motion adapter folder, models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/adapter")
     p.add_argument("--references", required=True, help="ingest output folder (manifest.jsonl) with the reference clips")
     p.add_argument("--prompts", help="text file, one evaluation prompt per line (default: the recipe's evaluate.prompts)")
     p.add_argument("--out", required=True, help="output folder for metrics.json, report.html and videos/")
