@@ -117,3 +117,23 @@ def test_an_adapter_that_learned_nothing_is_refused_and_champion_stays(world, ch
     aliases = client.get_model_version(MODEL, registered.version).aliases
     assert list(aliases) == ["challenger"]
     assert client.get_model_version(MODEL, registered.version).tags["motionlora.gate"] == "failed"
+
+
+def test_a_version_carries_its_evidence_lineage_and_servable_requirements(world, champion):
+    """What the registry shows of the champion: a description with the verdict and the headline
+    numbers, the training clips as the run's dataset, metrics on the logged model, and requirements
+    a plain package index can serve."""
+    client = mlflow.MlflowClient(world["uri"])
+    version = client.get_model_version(MODEL, champion.version)
+    assert version.description.startswith(f"Motion adapter for {CONCEPT!r} (preset tap-k), registered by pipeline run run-champion. "
+                                          "Gate: passed. motion_gain ")
+    run = client.get_run(version.run_id)
+    [dataset] = run.inputs.dataset_inputs
+    assert dataset.dataset.name == f"{CONCEPT}-clips"
+    tags = {tag.key: tag.value for tag in dataset.tags}
+    assert tags["mlflow.data.context"] == "training" and tags["motionlora.clips"] == "3"
+    logged = client.get_logged_model(version.source.removeprefix("models:/"))
+    assert {m.key for m in logged.metrics} >= {"motion_gain", "judge_motion_correct"}
+    requirements = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL}/{champion.version}/requirements.txt",
+                                                            tracking_uri=world["uri"])).read_text()
+    assert "torch==" in requirements and "+cpu" not in requirements

@@ -41,11 +41,12 @@ PARAMS = {"steps": ("long", 25), "guidance_scale": ("double", 7.5), "frames": ("
 
 
 def pinned_requirements() -> list[str]:
-    """`name==version` for every distribution in REQUIREMENTS that is installed here."""
+    """`name==version` for every distribution in REQUIREMENTS that is installed here, without a local
+    build label (`torch==2.13.0`, not `2.13.0+cpu`, which a GPU server or a plain index cannot serve)."""
     pins = []
     for name in REQUIREMENTS:
         try:
-            pins.append(f"{name}=={importlib.metadata.version(name)}")
+            pins.append(f"{name}=={importlib.metadata.version(name).split('+')[0]}")
         except importlib.metadata.PackageNotFoundError:
             continue
     return pins

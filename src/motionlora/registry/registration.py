@@ -127,6 +127,42 @@ def dataset_provenance(ingest_dir: str | Path) -> dict[str, str]:
             TAG_DATASET_COMMIT: ",".join(sorted({str(d.get("commit")) for d in dvc}))}
 
 
+def dataset_input(ingest_dir: str | Path, concept: str, content_hash: str) -> Any:
+    """The clips a version was trained on, as an MLflow dataset input (so runs list their dataset):
+    where they came from (the DVC path, or the source), the preprocessed content hash as digest, and
+    the DVC revision and commit as tags."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
+    from mlflow.data.dataset_source_registry import resolve_dataset_source
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.entities import DatasetInput, InputTag
+
+    from motionlora.data.ingest import read_manifest
+
+    rows = read_manifest(ingest_dir)
+    dvc = [row["dvc"] for row in rows if row.get("dvc")]
+    where = str(dvc[0].get("path") if dvc else rows[0].get("source"))
+    try:
+        source = resolve_dataset_source(where)
+    except MlflowException:  # a scheme MLflow has no resolver for
+        source = CodeDatasetSource({"source": where})
+    dataset = MetaDataset(source, name=f"{concept}-clips", digest=content_hash[:16])
+    tags = [InputTag("mlflow.data.context", "training"), InputTag("motionlora.clips", str(len(rows))),
+            *(InputTag(key, value) for key, value in dataset_provenance(ingest_dir).items())]
+    return DatasetInput(dataset._to_mlflow_entity(), tags=tags)
+
+
+def version_description(concept: str, preset: str, decision: Any, evaluation: Mapping[str, Any], pipeline_run_id: str) -> str:
+    """What the registry's version page says first: the recipe, the gate's verdict and the headline evidence."""
+    aggregate = evaluation.get("aggregate", {})
+    shown = []
+    for name in ("motion_gain", "judge_motion_correct", "text_alignment_delta", "appearance_leakage"):
+        stat = aggregate.get(name)
+        if stat:
+            shown.append(f"{name} {stat['mean']:.3g} (95% CI [{stat['ci95_low']:.3g}, {stat['ci95_high']:.3g}])")
+    return (f"Motion adapter for {concept!r} (preset {preset}), registered by pipeline run {pipeline_run_id}. "
+            f"Gate: {decision.verdict}. " + "; ".join(shown))
+
+
 def version_tags(adapter_dir: Path, concept: str, pipeline_run_id: str, ingest_dir: Path,
                  metrics: Mapping[str, float], evaluation: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Provenance and evaluation tags for a new version."""
@@ -196,12 +232,19 @@ def register_adapter(
         number = str(version.version)
         try:  # the alias moves last: if anything before it fails, deleting the version undoes everything
             decision = assess(client, name, number, gate, AliasState.read(client, name).champion)
+            client.update_model_version(name, number, description=version_description(
+                concept, tags[TAG_PRESET], decision, evaluation, pipeline_run_id))
             aliases = set_challenger(client, name, number)
         except Exception:
             client.delete_model_version(name, number)
             raise
         result = Registration(name, number, f"models:/{name}/{number}", decision, aliases)
         run.log_params({"registered_model": name, "registered_version": number})
+        now = int(time.time() * 1000)
+        client.log_batch(run.run_id, metrics=[Metric(k, v, now, 0, model_id=logged.model_id) for k, v in metrics.items()])
+        training = dataset_input(ingest_dir, concept, tags[TAG_DATASET_HASH])
+        for run_id in filter(None, (run.run_id, parent_run_id)):
+            client.log_inputs(run_id, datasets=[training])
         for run_id in filter(None, (run.run_id, parent_run_id)):
             record_decision(client, run_id, {"motionlora.registered": f"{name} v{number}",
                                              "motionlora.gate": decision.verdict}, result.describe(), "registration.md")
