@@ -79,3 +79,11 @@ def test_other_mlflow_errors_keep_their_own_message():
     from motionlora.tracking.errors import describe
 
     assert describe(MlflowException("Registered Model with name=motion-x not found")) == "Registered Model with name=motion-x not found"
+
+
+def test_params_show_whole_numbers_as_integers():
+    """KFP hands dict parameters over as protobuf floats: 32 arrives as 32.0."""
+    from motionlora.tracking import flatten_params
+
+    assert flatten_params({"height": 32.0, "lr": 0.001, "beta": 1.1, "seeds": [0.0, 1.0], "nested": {"steps": 400.0}}) == {
+        "height": "32", "lr": "0.001", "beta": "1.1", "seeds": "0 | 1", "nested.steps": "400"}

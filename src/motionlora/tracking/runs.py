@@ -59,17 +59,24 @@ def ensure_experiment(tracking_uri: str, name: str | None = None, artifact_locat
 
 
 def flatten_params(mapping: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
-    """Nested mapping → {"a.b": "value"} with MLflow-sized string values (lists joined by ' | ')."""
+    """Nested mapping → {"a.b": "value"} with MLflow-sized string values (lists joined by ' | ').
+
+    A whole-number float is shown as an integer: a KFP dict parameter reaches its step through a
+    protobuf Struct, where every number is a float, and `height 32.0` reads like a bug."""
     flat: dict[str, str] = {}
     for key, value in mapping.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             flat.update(flatten_params(value, f"{name}."))
         elif isinstance(value, (list, tuple)):
-            flat[name] = " | ".join(str(v) for v in value)[:_MAX_PARAM_LENGTH]
+            flat[name] = " | ".join(_shown(v) for v in value)[:_MAX_PARAM_LENGTH]
         else:
-            flat[name] = str(value)[:_MAX_PARAM_LENGTH]
+            flat[name] = _shown(value)[:_MAX_PARAM_LENGTH]
     return flat
+
+
+def _shown(value: Any) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
 def git_commit(path: str | Path | None = None) -> str | None:
