@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -74,10 +75,27 @@ def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config
     return cls(**values)
 
 
+class _RecipeLoader(yaml.SafeLoader):
+    """YAML with YAML 1.2's booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans,
+    so `highway_scope: off` (or `--set highway_scope=off`) would arrive as False."""
+
+
+_RecipeLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
+
+def load_yaml(text: str) -> Any:
+    """A recipe or `--set` value as YAML, with only true/false as booleans (`_RecipeLoader`)."""
+    return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: builds no Python objects
+
+
 def parse_value(item: str, raw: str) -> Any:
     """The YAML value of `--set` item `item`; one line naming the item when it is not valid YAML."""
     try:
-        return yaml.safe_load(raw)
+        return load_yaml(raw)
     except yaml.YAMLError as err:
         problem = getattr(err, "problem", None) or "not valid YAML"
         raise ValueError(f"--set {item!r}: the value is not valid YAML ({problem})") from None
@@ -103,7 +121,7 @@ def load_config(cls: type[T], path: str | Path | None, section: str, overrides: 
     """`cls` from the `section` of the YAML recipe at `path` (defaults alone when None) plus overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        loaded = load_yaml(Path(path).read_text()) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a recipe must be a mapping of sections")
         data = loaded.get(section) or {}

@@ -36,9 +36,9 @@ def require_finite(tensors: Mapping[str, torch.Tensor], path: str | Path, action
         raise NonFiniteTensorError(f"{path}: refusing to {action} it: {describe_nonfinite(bad)}" + (f"; {advice}" if advice else ""))
 
 
-def read_tensors(path: str | Path, action: str, advice: str = "") -> dict[str, torch.Tensor]:
+def read_tensors(path: str | Path, action: str, advice: str = "", finite: bool = True) -> dict[str, torch.Tensor]:
     """The tensors of the safetensors file `path`, refused (a ValueError naming the file) when it does
-    not parse or when one of them is not finite."""
+    not parse or, with `finite`, when one of them is not finite."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -47,5 +47,6 @@ def read_tensors(path: str | Path, action: str, advice: str = "") -> dict[str, t
     except SafetensorError as err:
         raise ValueError(f"{path}: refusing to {action} it: not a readable safetensors file ({err})"
                          + (f"; {advice}" if advice else "")) from None
-    require_finite(tensors, path, action, advice)
+    if finite:
+        require_finite(tensors, path, action, advice)
     return tensors

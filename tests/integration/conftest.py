@@ -33,7 +33,7 @@ def train_command(preprocessed_dir: Path, tiny_model_dir: Path) -> Callable[...,
     """`motionlora train` arguments on the tiny model and data, small settings first, then `extra`."""
 
     def command(out: Path, *extra: str) -> list[str]:
-        small = ["rank=4", "batch_size=2", "learning_rate=0.002", "spatial_learning_rate=0.002"]
+        small = ["preset=tap-k", "rank=4", "batch_size=2", "learning_rate=0.002", "spatial_learning_rate=0.002"]
         sets = [arg for setting in small for arg in ("--set", setting)]
         return ["train", "--data", str(preprocessed_dir), "--model", str(tiny_model_dir), "--out", str(out), *sets, *extra]
 

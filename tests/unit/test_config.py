@@ -8,6 +8,7 @@ import pytest
 
 from motionlora.config import load_config
 from motionlora.generate import SamplingConfig
+from motionlora.train.config import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -48,3 +49,14 @@ def test_exponent_floats_without_a_dot_are_numbers():
 def test_an_override_that_is_not_yaml_is_one_line_naming_it():
     with pytest.raises(ValueError, match=r"^--set 'steps=\[1': the value is not valid YAML \(expected ',' or '\]', but got '<stream end>'\)$"):
         load_config(SamplingConfig, None, "sampling", ["steps=[1"])
+
+
+def test_off_and_yes_are_words_not_booleans(tmp_path):
+    """`highway_scope: off` must stay "off": YAML 1.1 would read it (and yes/no/on) as a boolean."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  highway_scope: off\n  dual_path: false\n")
+    config = load_config(TrainConfig, recipe, "train", [])
+    assert (config.highway_scope, config.dual_path) == ("off", False)
+    assert load_config(TrainConfig, None, "train", ["highway_scope=off", "dual_path=true"]).highway_scope == "off"
+    with pytest.raises(ValueError, match="dual_path: expected <class 'bool'>, got 'yes'"):
+        load_config(TrainConfig, None, "train", ["dual_path=yes"])

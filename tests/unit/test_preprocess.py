@@ -147,13 +147,6 @@ def test_loader_names_the_file_and_what_is_wrong(preprocessed: Path, tmp_path: P
     with pytest.raises(ValueError, match=r"shard-00000.safetensors: latents is torch.float32 \(2, 4, 4, 8, 8\), index.json says float32 \(2, 4, 4, 16, 16\)"):
         load_preprocessed(broken)
 
-    poisoned = torch.zeros(2, 4, 4, 16, 16)
-    poisoned[1, 0, 0, 0, 0] = float("nan")
-    save_file({"latents": poisoned, "text_embeddings": torch.zeros(2, 16, 32)}, broken / "shard-00000.safetensors")
-    with pytest.raises(ValueError, match="shard-00000.safetensors: refusing to train on it: tensor 'latents' holds NaN or infinite "
-                                         "values; preprocess the clips again"):
-        load_preprocessed(broken)
-
     (broken / "shard-00000.safetensors").write_bytes(b"")
     with pytest.raises(ValueError, match="shard-00000.safetensors: refusing to train on it: not a readable safetensors file"):
         load_preprocessed(broken)

@@ -21,7 +21,7 @@ from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
 from motionlora.train import NonFiniteTrainingError, OutOfMemoryHintError, TrackingOptions, Trainer, TrainConfig, train
 from motionlora.train.checkpoint import capture_rng, list_checkpoints, restore_rng
 
-SMALL = ["rank=4", "steps=3", "batch_size=2", "checkpoint_every=2", "highway_scope=deepest", "highway_beta=1.2"]
+SMALL = ["preset=tap-k", "rank=4", "steps=3", "batch_size=2", "checkpoint_every=2", "highway_scope=deepest", "highway_beta=1.2"]
 OFF = TrackingOptions(enabled=False)
 
 

@@ -18,7 +18,7 @@ CPU = DistContext(0, 1, 0, torch.device("cpu"))
 
 
 def _trainer(model_dir, **settings) -> Trainer:
-    config = TrainConfig(**{"rank": 4, "learning_rate": 0.002, "spatial_learning_rate": 0.002, **settings})
+    config = TrainConfig(**{"preset": "tap-k", "rank": 4, "learning_rate": 0.002, "spatial_learning_rate": 0.002, **settings})
     model = load_t2v_model(model_dir, parts=("unet", "scheduler"))
     add_training_adapters(model.unet, config)
     return Trainer(model.unet, training_scheduler(model.scheduler.config), config, CPU)

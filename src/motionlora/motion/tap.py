@@ -36,6 +36,9 @@ class MotionPreset:
 
 _ATTN = ("attn1", "attn2")
 _QK = tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k"))
+# The default, chosen by measurement (benchmarks/RESULTS.md "Which recipe wins"): the most motion
+# learned at the budgets tried, with no judged leakage below 3x the recommended budget.
+DEFAULT_PRESET = "all"
 PRESETS: dict[str, MotionPreset] = {
     "tap-k": MotionPreset(tuple(f"{a}.to_k" for a in _ATTN)),
     "tap-qk": MotionPreset(_QK),
@@ -54,7 +57,7 @@ def temporal_transformers(unet: torch.nn.Module) -> dict[str, torch.nn.Module]:
     return found
 
 
-def motion_lora_targets(unet: torch.nn.Module, preset: str = "tap-k") -> list[str]:
+def motion_lora_targets(unet: torch.nn.Module, preset: str = DEFAULT_PRESET) -> list[str]:
     """Fully qualified names of the linears the preset puts the motion LoRA on."""
     if preset not in PRESETS:
         raise ValueError(f"unknown motion LoRA preset {preset!r}; valid presets: {sorted(PRESETS)}")
@@ -66,7 +69,7 @@ def motion_lora_targets(unet: torch.nn.Module, preset: str = "tap-k") -> list[st
 
 
 def apply_motion_lora(
-    unet: torch.nn.Module, preset: str = "tap-k", rank: int = 16, alpha: float | None = None, dropout: float = 0.0
+    unet: torch.nn.Module, preset: str = DEFAULT_PRESET, rank: int = 16, alpha: float | None = None, dropout: float = 0.0
 ) -> LoraConfig:
     """Inject the motion LoRA per `preset`; afterwards only LoRA weights require grad.
 

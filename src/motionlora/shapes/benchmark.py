@@ -260,7 +260,7 @@ def score_clips(setup: ConceptSetup, config: BenchmarkConfig, make: Callable[[Cl
             "own": [setup.score(make(setup.reference, seed), setup.reference) for seed in range(config.seeds)]}
 
 
-def _sampler(model, config: BenchmarkConfig, variant: Variant | None) -> Callable[[ClipSpec, int], np.ndarray]:
+def sampler(model, config: BenchmarkConfig, variant: Variant | None) -> Callable[[ClipSpec, int], np.ndarray]:
     """Sample `caption(spec)` with the adapter in `variant`, or without the adapter for None."""
     from motionlora.generate import SamplingConfig, generate_video
 
@@ -281,7 +281,7 @@ def _baseline_cell(setup: ConceptSetup, model_dir: str, config: BenchmarkConfig)
     """The base model without an adapter, and the asked specs rendered exactly (the ceiling)."""
     from motionlora.models import load_t2v_model
 
-    return {BASE_MODEL: score_clips(setup, config, _sampler(load_t2v_model(model_dir), config, None)),
+    return {BASE_MODEL: score_clips(setup, config, sampler(load_t2v_model(model_dir), config, None)),
             RENDERED: score_clips(setup, config, lambda spec, seed: render_clip(spec, seed=1000 + seed))}
 
 
@@ -307,7 +307,7 @@ def _adapter_cell(adapter: Path, setup: ConceptSetup, model_dir: str, config: Be
 
     model = load_t2v_model(model_dir)
     load_motion_adapter(model.unet, adapter, model.identity)
-    return {variant.label: score_clips(setup, config, _sampler(model, config, variant)) for variant in config.variants()}
+    return {variant.label: score_clips(setup, config, sampler(model, config, variant)) for variant in config.variants()}
 
 
 def machine() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from motionlora.motion.highway import HIGHWAY_SCOPES
-from motionlora.motion.tap import PRESETS
+from motionlora.motion.tap import DEFAULT_PRESET, PRESETS
 
 LR_SCHEDULES = ("constant", "linear", "cosine")
 MIXED_PRECISIONS = ("no", "bf16", "fp16")
@@ -32,7 +32,7 @@ class TrainConfig:
     """How to train a motion adapter. See the README's training table for each key's meaning."""
 
     model: str | None = None
-    preset: str = "tap-k"
+    preset: str = DEFAULT_PRESET
     rank: int = 16
     alpha: float | None = None
     dropout: float = 0.0
