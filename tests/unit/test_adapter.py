@@ -92,9 +92,14 @@ def _with_a_nan(adapter) -> str:
 def test_an_adapter_holding_a_nan_is_refused_on_load_naming_file_and_tensor(trained, tiny_model_dir):
     _, adapter = trained
     name = _with_a_nan(adapter)
-    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
-    expected = f"{adapter / WEIGHTS_NAME}: refusing to load it: tensor {name!r} holds NaN or infinite values"
-    with pytest.raises(NonFiniteTensorError, match=re.escape(expected)):
+    _assert_refused(adapter, tiny_model_dir, NonFiniteTensorError,
+                    f"{adapter / WEIGHTS_NAME}: refusing to load it: tensor {name!r} holds NaN or infinite values")
+
+
+def _assert_refused(adapter, model_dir, error: type[Exception], expected: str) -> None:
+    """Loading `adapter` raises `error` starting with `expected` and leaves the UNet without a motion LoRA."""
+    fresh = load_t2v_model(model_dir, parts=("unet",))
+    with pytest.raises(error, match=re.escape(expected)):
         load_motion_adapter(fresh.unet, adapter, fresh.identity)
     assert not lora_modules(fresh.unet, MOTION_ADAPTER)
 
@@ -130,11 +135,8 @@ def test_targets_outside_the_preset_are_refused_naming_the_file(trained, tiny_mo
     targets = json.loads((adapter / "adapter_config.json").read_text())["target_modules"]
     value = sorted(t.replace("to_k", "to_v") for t in targets if t.endswith("to_k"))
     _edit_config(adapter, target_modules=targets + value)
-    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
-    expected = f"{adapter / 'adapter_config.json'}: {len(value)} target module(s) outside what preset 'tap-qk' allows, e.g. {value[:3]}"
-    with pytest.raises(ValueError, match=re.escape(expected)):
-        load_motion_adapter(fresh.unet, adapter, fresh.identity)
-    assert not lora_modules(fresh.unet, MOTION_ADAPTER)
+    _assert_refused(adapter, tiny_model_dir, ValueError,
+                    f"{adapter / 'adapter_config.json'}: {len(value)} target module(s) outside what preset 'tap-qk' allows, e.g. {value[:3]}")
 
 
 def test_extra_trainable_modules_and_patterns_are_refused(trained, tiny_model_dir):
