@@ -4,7 +4,6 @@ and ends where one process with the same global batch ends; a NaN on one rank st
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import sys
@@ -12,7 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+
+from tests.unit.helpers import poisoned_copy
 
 pytestmark = pytest.mark.slow
 
@@ -60,12 +61,7 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(train_command, trai
     one-line error (with a rank-local check the clean rank would die in the next all-reduce instead).
     The ranks are started directly with torchrun's variables: torchrun kills the others when the
     first one exits, which would hide how they end."""
-    data = tmp_path / "poisoned"
-    shutil.copytree(preprocessed_dir, data)
-    shard = json.loads((data / "index.json").read_text())["shards"][0]
-    tensors = load_file(data / shard["file"])
-    tensors["latents"][-1] = float("nan")
-    save_file(tensors, data / shard["file"])
+    data, _ = poisoned_copy(preprocessed_dir, tmp_path / "poisoned", float("nan"))
     out = tmp_path / "out"
     command = [sys.executable, "-m", "motionlora", *train_command(out, *STEPS, "--set", "batch_size=1", "--data", str(data))]
     with socket.socket() as sock:

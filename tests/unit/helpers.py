@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -46,3 +48,17 @@ def load_script(path: Path, name: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def poisoned_copy(preprocessed_dir: Path, out: Path, value: float) -> tuple[Path, str]:
+    """A copy of preprocessed data at `out` whose last clip's latents are `value` (NaN or inf);
+    index.json, hence the content hash a checkpoint is matched against, is unchanged. Returns the
+    copy and the clip's id."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(preprocessed_dir, out)
+    shard = json.loads((out / "index.json").read_text())["shards"][0]
+    tensors = load_file(out / shard["file"])
+    tensors["latents"][-1] = value
+    save_file(tensors, out / shard["file"])
+    return out, shard["clips"][-1]["id"]

@@ -14,6 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from helpers import poisoned_copy
+
 from motionlora import cli
 from motionlora.config import load_config
 from motionlora.models import load_t2v_model
@@ -177,20 +179,8 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_c
     assert not (out / "adapter").exists() and not (out / "train_summary.json").exists()
 
 
-def _poisoned_copy(preprocessed_dir: Path, tmp_path: Path) -> tuple[Path, str]:
-    """A copy of the data whose last clip has infinite latents; index.json, hence the content hash
-    a checkpoint is matched against, is unchanged. Returns the copy and the clip's id."""
-    copy = tmp_path / "poisoned"
-    shutil.copytree(preprocessed_dir, copy)
-    shard = json.loads((copy / "index.json").read_text())["shards"][0]
-    tensors = load_file(copy / shard["file"])
-    tensors["latents"][-1] = float("inf")
-    save_file(tensors, copy / shard["file"])
-    return copy, shard["clips"][-1]["id"]
-
-
 def test_bad_data_met_after_a_resume_stops_the_run_naming_the_step_and_the_clip(trained, preprocessed_dir, tiny_model_dir, tmp_path):
-    data, clip = _poisoned_copy(preprocessed_dir, tmp_path)
+    data, clip = poisoned_copy(preprocessed_dir, tmp_path / "poisoned", float("inf"))
     out = tmp_path / "out"
     shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
     message = rf"^step 3: the loss is not finite \(loss_mse=(nan|inf).*likely cause: bad data: clip\(s\) {clip} in {re.escape(str(data))} "
