@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from motionlora.data.video import read_video
+from motionlora.data.decode import decode_clip
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +48,7 @@ def test_run_holds_params_loss_curve_and_validation_gif(mlflow_server, train_com
     assert steps == ["validation/step-00000002", "validation/step-00000004"]
     gif = mlflow.artifacts.download_artifacts(run_id=run.info.run_id, artifact_path="validation/step-00000004/prompt-0.gif",
                                               tracking_uri=mlflow_server, dst_path=str(tmp_path / "downloaded"))
-    video = read_video(gif)
+    video = decode_clip(gif)
     assert video.num_frames == 4 and video.size == (32, 32)
 
     adapter = {a.path for a in client.list_artifacts(run.info.run_id, "adapter")}

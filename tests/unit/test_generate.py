@@ -10,7 +10,7 @@ import torch
 from helpers import randomize_lora
 
 from motionlora.cli import build_parser, main
-from motionlora.data.video import read_video
+from motionlora.data.decode import decode_clip
 from motionlora.generate import SamplingConfig, compile_once, diffusers_pipeline, generate_video, sample_latents
 from motionlora.generate_commands import sampling_config
 from motionlora.models import load_t2v_model
@@ -55,11 +55,11 @@ def test_cli_writes_a_playable_deterministic_mp4(adapter, tiny_model_dir, tmp_pa
             "--steps", "3", "--frames", "6", "--size", "32x32", "--seed", "11"]
     assert main([*args, "--out", str(tmp_path / "a.mp4")]) == 0
     assert main([*args, "--out", str(tmp_path / "b.mp4")]) == 0
-    first, second = read_video(tmp_path / "a.mp4"), read_video(tmp_path / "b.mp4")
+    first, second = decode_clip(tmp_path / "a.mp4"), decode_clip(tmp_path / "b.mp4")
     assert first.num_frames == 6 and first.size == (32, 32)
     assert np.array_equal(first.frames, second.frames)
     assert main([*args, "--out", str(tmp_path / "c.gif")]) == 0
-    assert read_video(tmp_path / "c.gif").frames.shape == (6, 32, 32, 3)
+    assert decode_clip(tmp_path / "c.gif").frames.shape == (6, 32, 32, 3)
 
 
 def test_seed_changes_the_video(model):

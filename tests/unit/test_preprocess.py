@@ -13,11 +13,11 @@ import torch
 from clipfactory import data_cli, moving_square, write_clip, write_frame_folder
 from safetensors.torch import save_file
 
+from motionlora.data.decode import decode_clip
 from motionlora.data.frames import resize_frames, sample_indices, timeline, to_model_input
 from motionlora.data.ingest import IngestSettings, ingest, read_manifest
 from motionlora.data.preprocess import PreprocessSettings, load_preprocessed, preprocess
 from motionlora.data.sources import LocalSource
-from motionlora.data.video import read_video
 from motionlora.models import load_t2v_model
 from motionlora.models.tiny import TOKENIZER_MAX_LENGTH
 
@@ -85,7 +85,7 @@ def test_stored_tensors_are_exactly_the_encoders_outputs(preprocessed: Path, ing
     data = load_preprocessed(preprocessed)
     row = _row(ingest_dir, "a.mp4")
     i = [c["id"] for c in data.clips].index(row["sha256"])
-    frames = read_video(ingest_dir / row["path"]).frames  # 4 frames at 32x32: no sampling, no resize
+    frames = decode_clip(ingest_dir / row["path"]).frames  # 4 frames at 32x32: no sampling, no resize
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     sf = model.vae.config.scaling_factor
     with torch.no_grad():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from motionlora.data.video import read_video
+from motionlora.data.decode import decode_clip
 from motionlora.shapes import commands
 from motionlora.shapes.render import (
     BACKGROUNDS,
@@ -193,7 +193,7 @@ def test_render_command_writes_playable_mp4s_and_captions(tmp_path: Path) -> Non
     ]
     clip_spec = ClipSpec("triangle", "green", "stripes", "zigzag", frames=12)
     for i, record in enumerate(records):
-        video = read_video(out / record["file"])
+        video = decode_clip(out / record["file"])
         assert video.frames.shape == (12, 32, 32, 3)
         # Lossy H.264 at crf 10: close to the render with the matching seed, not bit-exact.
         error = np.abs(video.frames.astype(int) - render_clip(clip_spec, seed=5 + i)).mean()

@@ -71,24 +71,3 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
         writer.send(frame)
     writer.close()
     return path
-
-
-def read_video(path: str | Path) -> Video:
-    """Decode every frame of the video at `path` to RGB uint8."""
-    import imageio.v3 as iio
-    import imageio_ffmpeg
-
-    path = Path(path)
-    if path.suffix.lower() in GIF_SUFFIXES:
-        frames = iio.imread(path, extension=".gif", mode="RGB")
-        if frames.ndim == 3:
-            frames = frames[None]
-        durations = iio.immeta(path, extension=".gif").get("duration") or 125
-        return Video(np.ascontiguousarray(frames[..., :3]), 1000.0 / float(durations))
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    meta = reader.__next__()
-    width, height = meta["size"]
-    frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in reader]
-    if not frames:
-        raise ValueError(f"{path}: no frames could be decoded")
-    return Video(np.stack(frames), float(meta.get("fps") or 0.0))

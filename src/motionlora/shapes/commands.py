@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from motionlora.data.video import read_video
+from motionlora.data.decode import decode_clip
 from motionlora.shapes.judge import judge_clip
 from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption
 from motionlora.shapes.pretrain_commands import register as register_pretrain
@@ -24,7 +24,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def _judge(args: argparse.Namespace) -> int:
     for path in args.videos:
-        judgement = judge_clip(read_video(path).frames)
+        judgement = judge_clip(decode_clip(path).frames)
         fields = {name: getattr(judgement, name) for name in ("color", "shape", "background", "motion")}
         if args.json:
             print(json.dumps({"file": str(path), **fields}))
