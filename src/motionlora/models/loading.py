@@ -15,6 +15,7 @@ from typing import Iterable
 
 import torch
 
+from motionlora.cache import cache_root
 from motionlora.models.backbone import unet_class
 from motionlora.models.identity import ModelIdentity, identify_model
 
@@ -34,10 +35,6 @@ class T2VModel:
     tokenizer: object | None = None
     scheduler: object | None = None
     loaded: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("MOTIONLORA_CACHE", Path.home() / ".cache" / "motionlora"))
 
 
 def _fetch_fsspec(url: str, cache_dir: Path) -> Path:
@@ -78,7 +75,7 @@ def resolve_model_dir(source: str | os.PathLike, revision: str | None = None) ->
     """A local diffusers-format directory for `source` (folder, hub id, or fsspec URL)."""
     text = str(source)
     if "://" in text:
-        return _fetch_fsspec(text, _cache_root())
+        return _fetch_fsspec(text, cache_root())
     path = Path(text).expanduser()
     if path.is_dir():
         if not (path / "model_index.json").exists() and not (path / "unet").is_dir():

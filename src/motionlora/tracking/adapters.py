@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from motionlora.cache import cache_root
 from motionlora.tracking.runs import resolve_tracking_uri
 
 SCHEMES = ("models:/", "runs:/")
@@ -24,10 +25,6 @@ MOTION_FILE = "motion.json"
 
 def is_registry_uri(reference: str | os.PathLike) -> bool:
     return str(reference).startswith(SCHEMES)
-
-
-def _cache_root() -> Path:
-    return Path(os.environ.get("MOTIONLORA_CACHE", Path.home() / ".cache" / "motionlora")) / "adapters"
 
 
 def _pinned(client, uri: str) -> str:
@@ -73,7 +70,7 @@ def resolve_adapter(reference: str | os.PathLike, tracking_uri: str | None = Non
         pinned = _pinned(client, uri)
     except MlflowException as err:
         raise ValueError(f"{uri}: {err.message}") from None
-    target = _cache_root() / hashlib.sha256(f"{store}|{pinned}".encode()).hexdigest()[:24]
+    target = cache_root() / "adapters" / hashlib.sha256(f"{store}|{pinned}".encode()).hexdigest()[:24]
     if (target / MOTION_FILE).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
