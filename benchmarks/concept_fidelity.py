@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from motionlora.evaluate.metrics import concept_motion_fidelity  # noqa: E402
-from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption, render_clip  # noqa: E402
+from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption, render_clip  # noqa: E402
 
 REFERENCES = 4
 SPRITE_CONCEPTS = ("right", "up", "circle-ccw", "circle-cw", "zigzag", "bounce")
@@ -144,7 +144,7 @@ def generated_check(model_dir: str, per_motion: int, seed: int = 0) -> dict[str,
     """AUC of the score (vs rendered references of the asked motion) for the judge's motion-correct."""
     from motionlora.generate import SamplingConfig, generate_video
     from motionlora.models import load_t2v_model
-    from motionlora.shapes.judge import judge_clip
+    from shapesworld.judge import judge_clip
 
     rng = np.random.default_rng(seed)
     model = load_t2v_model(model_dir)

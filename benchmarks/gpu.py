@@ -71,11 +71,12 @@ from reference_recipe import ReferenceRecipe, ReferenceSettings  # noqa: E402
 from train_vs_reference import ladder_settings, timed_rounds  # noqa: E402
 
 from motionlora.data.preprocess import PreprocessedDataset, encode_captions  # noqa: E402
-from motionlora.generate import SamplingConfig, diffusers_pipeline, generate_video, sample_latents  # noqa: E402
+from motionlora.generate import SamplingConfig, generate_video, sample_latents  # noqa: E402
+from motionlora.testing.stock import diffusers_pipeline  # noqa: E402
 from motionlora.models import T2VModel  # noqa: E402
 from motionlora.models.backbone import text_condition, unet_class  # noqa: E402
 from motionlora.models.identity import ModelIdentity, architecture_hash  # noqa: E402
-from motionlora.models.tiny import TOKENIZER_MAX_LENGTH, _build_tokenizer, build_clip_text_encoder  # noqa: E402
+from motionlora.testing.tiny_model import TOKENIZER_MAX_LENGTH, _build_tokenizer, build_clip_text_encoder  # noqa: E402
 from motionlora.motion.lora import lora_parameters, set_lora_enabled  # noqa: E402
 from motionlora.motion.spatial import SPATIAL_ADAPTER  # noqa: E402
 from motionlora.motion.tap import MOTION_ADAPTER  # noqa: E402

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from motionlora.evaluate.run import mean_ci95, proportion_ci95
-from motionlora.shapes.benchmark import (
+from shapesworld.benchmark import (
     BenchmarkConfig,
     ClipScorer,
     ConceptSetup,
@@ -26,7 +26,7 @@ from motionlora.shapes.benchmark import (
     reference_spec,
     score_clips,
 )
-from motionlora.shapes.render import render_clip
+from shapesworld.render import render_clip
 
 JUDGED = ("motion_correct", "attributes_correct", "leak_color", "leak_shape", "leak_background", "leak_any")
 

@@ -22,8 +22,10 @@ from typing import Callable
 
 import torch
 
-from motionlora.generate import SamplingConfig, decode_latents, diffusers_pipeline, sample_latents
-from motionlora.models import build_tiny_model, load_t2v_model
+from motionlora.generate import SamplingConfig, decode_latents, sample_latents
+from motionlora.models import load_t2v_model
+from motionlora.testing.stock import diffusers_pipeline
+from motionlora.testing.tiny_model import build_tiny_model
 
 from record import record
 

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from motionlora.models import build_tiny_model
+    from motionlora.testing.tiny_model import build_tiny_model
 
     torch.set_num_threads(args.threads)
     clips = _clips(args.clips, args.frames, args.size)

@@ -39,7 +39,7 @@ from reference_recipe import ReferenceRecipe, ReferenceSettings  # noqa: E402
 from motionlora.data.frames import to_model_input  # noqa: E402
 from motionlora.data.preprocess import encode_captions, encode_frames  # noqa: E402
 from motionlora.models import load_t2v_model  # noqa: E402
-from motionlora.shapes.render import ClipSpec, caption, render_clip  # noqa: E402
+from shapesworld.render import ClipSpec, caption, render_clip  # noqa: E402
 from motionlora.train.config import TrainConfig  # noqa: E402
 from motionlora.train.distributed import DistContext  # noqa: E402
 from motionlora.train.losses import draw_noise, training_scheduler  # noqa: E402

@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random T2V model on disk (UNet3D, VAE, CLIP text encoder, tokenizer, DDIM)."""
-    from motionlora.models import build_tiny_model
+    from motionlora.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
 
@@ -27,7 +27,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_animatediff_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same tiny model on the AnimateDiff backbone (UNetMotionModel)."""
-    from motionlora.models import TinyModelSpec, build_tiny_model
+    from motionlora.testing.tiny_model import TinyModelSpec, build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-animatediff"), seed=0, spec=TinyModelSpec(backbone="animatediff"))
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from importlib.metadata import entry_points
 from typing import Sequence
 
 # Each module defines `register(subparsers)`, adding its commands with a `func(args) -> int` default.
+# Other packages add command groups the same way through the `motionlora.commands` entry-point group
+# (the shapes world adds `motionlora shapes ...`).
+COMMAND_GROUP = "motionlora.commands"
 COMMAND_MODULES = (
     "motionlora.models.commands",
     "motionlora.data.commands",
@@ -16,7 +20,6 @@ COMMAND_MODULES = (
     "motionlora.evaluate.commands",
     "motionlora.registry.commands",
     "motionlora.motion.commands",
-    "motionlora.shapes.commands",
 )
 
 
@@ -25,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+    for entry in sorted(entry_points(group=COMMAND_GROUP), key=lambda entry: entry.name):
+        entry.load().register(subparsers)
     return parser
 
 

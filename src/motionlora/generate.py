@@ -8,7 +8,6 @@ what the stock pipeline computes.
 
 from __future__ import annotations
 
-import warnings
 import weakref
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -141,22 +140,6 @@ def sample_latents(model: T2VModel, prompt: str, config: SamplingConfig = Sampli
                 noise = uncond + config.guidance_scale * (cond - uncond)
             latents = scheduler.step(noise, t, latents).prev_sample
     return latents
-
-
-def diffusers_pipeline(model: T2VModel):
-    """diffusers' own pipeline over the same parts (TextToVideoSDPipeline for UNet3D, AnimateDiffPipeline
-    for AnimateDiff): the reference this sampler is checked and benchmarked against."""
-    from diffusers import AnimateDiffPipeline, TextToVideoSDPipeline, UNetMotionModel
-
-    parts = {"vae": model.vae, "text_encoder": model.text_encoder, "tokenizer": model.tokenizer, "unet": model.unet, "scheduler": model.scheduler}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TextToVideoSDPipeline's deprecation notice
-        if isinstance(model.unet, UNetMotionModel):
-            pipe = AnimateDiffPipeline(**parts, motion_adapter=None)
-        else:
-            pipe = TextToVideoSDPipeline(**parts)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
 
 
 def generate_video(model: T2VModel, prompt: str, config: SamplingConfig = SamplingConfig(), seed: int = 0, progress: bool = False) -> np.ndarray:

@@ -31,8 +31,8 @@ from motionlora.motion import apply_motion_lora, save_motion_adapter
 from motionlora.registry.gate import GateConfig
 from motionlora.registry.promotion import AliasState, promote
 from motionlora.registry.registration import register_adapter
-from motionlora.shapes.captions import parse_caption
-from motionlora.shapes.render import ClipSpec, caption, render_clip
+from shapesworld.captions import parse_caption
+from shapesworld.render import ClipSpec, caption, render_clip
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,10 @@ import pytest
 
 from motionlora.cli import main
 from motionlora.data.video import write_video
-from motionlora.evaluate.clip import build_tiny_clip
+from motionlora.testing.tiny_clip import build_tiny_clip
 from motionlora.models import load_t2v_model
 from motionlora.motion import apply_motion_lora, save_motion_adapter
-from motionlora.shapes.render import ClipSpec, caption, render_clip
+from shapesworld.render import ClipSpec, caption, render_clip
 
 
 @pytest.fixture

@@ -11,12 +11,13 @@ from helpers import randomize_lora, run_unet, unet_inputs
 from safetensors.torch import load_file, save_file
 
 from motionlora.finite import NonFiniteTensorError
-from motionlora.models import TinyModelSpec, build_tiny_model, load_t2v_model
+from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, AdapterMismatchError, apply_motion_lora, load_motion_adapter, save_motion_adapter
 from motionlora.motion.adapter import WEIGHTS_NAME
 from motionlora.motion.lora import lora_modules, lora_parameters
 from motionlora.registry.gate import GateConfig
 from motionlora.registry.registration import register_adapter
+from motionlora.testing.tiny_model import TinyModelSpec, build_tiny_model
 
 
 def _trained(model_dir, tmp_path):

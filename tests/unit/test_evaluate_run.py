@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from helpers import randomize_lora
 
-from motionlora.evaluate.clip import build_tiny_clip, load_clip
+from motionlora.evaluate.clip import load_clip
+from motionlora.evaluate.judges import find_judge
 from motionlora.evaluate.report import title_sentence, upscale, write_report
 from motionlora.evaluate.run import (
     EvaluationConfig,
-    ShapesJudge,
     aggregate_rows,
     evaluate_adapter,
     fit_references,
@@ -24,8 +24,9 @@ from motionlora.evaluate.run import (
 from motionlora.generate import SamplingConfig
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora
-from motionlora.shapes.captions import parse_caption
-from motionlora.shapes.render import ClipSpec, caption, render_clip
+from motionlora.testing.tiny_clip import build_tiny_clip
+from shapesworld.captions import parse_caption
+from shapesworld.render import ClipSpec, caption, render_clip
 
 SAMPLING = SamplingConfig(steps=2, frames=8, guidance_scale=1.0)
 CONFIG = EvaluationConfig(prompts=("a red circle on black", "a blue square on white"), seeds=(0, 1))
@@ -158,7 +159,7 @@ def test_captions_parse_back_into_what_they_ask_for():
 
 def test_the_shapes_judge_reads_motion_attributes_and_leaks(references):
     prompts = ["a red circle moving in a zigzag on a black background", "a green triangle moving left on a white background"]
-    judge = ShapesJudge.build(prompts, references, "auto")
+    judge = find_judge(prompts, references, "auto")  # the shapes world's, found by its entry point
     assert judge.reference_look == {"color": "green", "shape": "triangle", "background": "stripes"}
     asked = render_clip(ClipSpec("circle", "red", "black", "zigzag"), seed=3)
     assert judge.score(asked, 0) == {"judge_motion_correct": 1.0, "judge_attributes_correct": 1.0, "judge_leak_color": 0.0,
@@ -170,10 +171,10 @@ def test_the_shapes_judge_reads_motion_attributes_and_leaks(references):
     # prompt 1 asks for the references' colour and shape: only the background can leak
     assert judge.score(copied, 1) == {"judge_motion_correct": 0.0, "judge_attributes_correct": 0.0,
                                       "judge_leak_color": None, "judge_leak_shape": None, "judge_leak_background": 1.0}
-    assert ShapesJudge.build(["a red circle on black"], references, "auto") is None
-    assert ShapesJudge.build(prompts, references, "off") is None
-    with pytest.raises(ValueError, match="not shapes-world captions"):
-        ShapesJudge.build(["a red circle on black"], references, "on")
+    assert find_judge(["a red circle on black"], references, "auto") is None
+    assert find_judge(prompts, references, "off") is None
+    with pytest.raises(ValueError, match=r"no judge \(\['shapes'\]\) reads every prompt"):
+        find_judge(["a red circle on black"], references, "on")
 
 
 def test_no_prompts_is_an_error(tiny_model_dir, references, clip):

@@ -11,7 +11,7 @@ import torch
 from helpers import randomize_lora, run_unet, unet_inputs
 
 from motionlora import cli
-from motionlora.generate import diffusers_pipeline
+from motionlora.testing.stock import diffusers_pipeline
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, load_motion_adapter, save_motion_adapter
 from motionlora.motion.export import export_adapter

@@ -11,10 +11,11 @@ from helpers import randomize_lora
 
 from motionlora.cli import build_parser, main
 from motionlora.data.decode import decode_clip
-from motionlora.generate import SamplingConfig, compile_once, diffusers_pipeline, generate_video, sample_latents
+from motionlora.generate import SamplingConfig, compile_once, generate_video, sample_latents
 from motionlora.generate_commands import sampling_config
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
+from motionlora.testing.stock import diffusers_pipeline
 
 FAST = SamplingConfig(steps=3, frames=6, guidance_scale=5.0)
 

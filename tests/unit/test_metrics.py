@@ -9,13 +9,13 @@ import pytest
 from motionlora.evaluate import (
     appearance_diversity,
     appearance_leakage,
-    build_tiny_clip,
     concept_motion_fidelity,
     load_clip,
     motion_fidelity,
     temporal_consistency,
     text_alignment,
 )
+from motionlora.testing.tiny_clip import build_tiny_clip
 
 FRAMES, SIZE = 16, 64
 
@@ -131,7 +131,7 @@ def test_motion_fidelity_rejects_bad_clips(bad: np.ndarray) -> None:
 
 def _shapes(motion: str, seed: int, shape: str = "triangle", color: str = "green", background: str = "stripes",
             frames: int = 8) -> np.ndarray:
-    from motionlora.shapes.render import ClipSpec, render_clip
+    from shapesworld.render import ClipSpec, render_clip
 
     return render_clip(ClipSpec(shape, color, background, motion, frames=frames), seed=seed)
 

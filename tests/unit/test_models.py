@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from motionlora.cli import main
-from motionlora.models import build_tiny_model, identify_model, load_t2v_model, resolve_model_dir
+from motionlora.models import identify_model, load_t2v_model, resolve_model_dir
+from motionlora.testing.tiny_model import build_tiny_model
 
 
 def test_tiny_model_is_a_diffusers_folder(tiny_model_dir):

@@ -19,7 +19,7 @@ from motionlora.data.ingest import IngestSettings, ingest, read_manifest
 from motionlora.data.preprocess import PreprocessSettings, load_preprocessed, preprocess
 from motionlora.data.sources import LocalSource
 from motionlora.models import load_t2v_model
-from motionlora.models.tiny import TOKENIZER_MAX_LENGTH
+from motionlora.testing.tiny_model import TOKENIZER_MAX_LENGTH
 
 SETTINGS = PreprocessSettings(frames=4, width=32, height=32, shard_size=2)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from motionlora.config import load_config
-from motionlora.shapes.benchmark import (
+from shapesworld.benchmark import (
     BenchmarkConfig,
     ClipScorer,
     Variant,
@@ -19,8 +19,8 @@ from motionlora.shapes.benchmark import (
     run_benchmark,
     training_runs,
 )
-from motionlora.shapes.benchmark_report import mark_pareto, recommend
-from motionlora.shapes.render import render_clip
+from shapesworld.benchmark_report import mark_pareto, recommend
+from shapesworld.render import render_clip
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from motionlora.data.video import write_video
-from motionlora.shapes import commands
-from motionlora.shapes.judge import ATTRIBUTES, NONE, TEMPLATE_SEEDS, judge_accuracy, judge_clip, trajectory_error
-from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, render_clip, trajectory
+from shapesworld import commands
+from shapesworld.judge import ATTRIBUTES, NONE, TEMPLATE_SEEDS, judge_accuracy, judge_clip, trajectory_error
+from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, render_clip, trajectory
 
 CLIPS_PER_SHAPE_AND_MOTION = 10  # 3 shapes × 9 motions × 10 = 270 clips
 FIRST_SEED = 10_000  # clear of the seeds the judge's motion templates use

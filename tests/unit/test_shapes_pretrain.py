@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from motionlora.cli import main
-from motionlora.shapes.clip_train import ClipTrainConfig, _alternatives, train_clip
-from motionlora.shapes.pretrain import PretrainConfig, build_text_encoder, build_unet, drop_captions, pretrain
-from motionlora.shapes.quality import BASE_SAMPLING, confusion_rows, evaluate_base
-from motionlora.shapes.render import HELD_OUT_MOTIONS, ClipSpec
-from motionlora.shapes.world import build_tokenizer, random_specs, world_words
+from shapesworld.clip_train import ClipTrainConfig, _alternatives, train_clip
+from shapesworld.pretrain import PretrainConfig, build_text_encoder, build_unet, drop_captions, pretrain, read_checkpoint
+from shapesworld.quality import BASE_SAMPLING, confusion_rows, evaluate_base
+from shapesworld.render import HELD_OUT_MOTIONS, ClipSpec
+from shapesworld.world import build_tokenizer, random_specs, world_words
 
 TINY = PretrainConfig(
     clips=8, vae_channels=(8, 8, 8), vae_steps=2, vae_batch_size=4, unet_channels=(16, 16), text_hidden=16,
@@ -50,10 +50,11 @@ def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path, capsys):
 
     work = tmp_path / "work"
     pretrain(TINY, work)
-    first = torch.load(work / "checkpoint.pt", weights_only=False)
-    assert first["step"] == 2
+    tensors, state = read_checkpoint(work / "checkpoint.safetensors")
+    assert state["step"] == 2 and state["config"]["steps"] == 2
+    assert set(tensors) == {"modules", "ema", "optimizer", "rng"}
     out = pretrain(replace(TINY, steps=3), work)
-    assert torch.load(work / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert read_checkpoint(work / "checkpoint.safetensors")[1]["step"] == 3
     record = json.loads((out / "training.json").read_text())
     assert record["unet_steps"] == 3 and record["machine"]["device"] == "cpu" and record["machine"]["accelerator"] is None
 

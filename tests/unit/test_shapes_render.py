@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from motionlora.data.decode import decode_clip
-from motionlora.shapes import commands
-from motionlora.shapes.render import (
+from shapesworld import commands
+from shapesworld.render import (
     BACKGROUNDS,
     BASE_MOTIONS,
     COLORS,

@@ -1,6 +1,6 @@
 """Evaluation: motion fidelity from point tracks, and CLIP-based appearance and text metrics."""
 
-from motionlora.evaluate.clip import DEFAULT_CLIP, ClipScorer, build_tiny_clip, load_clip
+from motionlora.evaluate.clip import DEFAULT_CLIP, ClipScorer, load_clip
 from motionlora.evaluate.metrics import (
     appearance_diversity,
     appearance_leakage,
@@ -16,7 +16,6 @@ __all__ = [
     "ClipScorer",
     "appearance_diversity",
     "appearance_leakage",
-    "build_tiny_clip",
     "check_frames",
     "load_clip",
     "concept_motion_fidelity",

@@ -1,6 +1,6 @@
-"""Load a CLIP model for the evaluation metrics, or write a tiny random one for tests.
+"""Load a CLIP model for the evaluation metrics.
 
-The model is a setting: a local folder (the tiny test CLIP, the shapes world's own CLIP) or a hub
+The model is a setting: a local folder (the tiny test CLIP of `motionlora.testing`, the shapes world's own CLIP) or a hub
 id such as `openai/clip-vit-base-patch32`. Either way it is read with `from_pretrained`, so tests
 exercise the same path as real evaluations.
 """
@@ -16,7 +16,6 @@ import numpy as np
 import torch
 
 from motionlora.evaluate.metrics import check_frames
-from motionlora.models.tiny import byte_vocab
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 # Real CLIP's text context; the tiny model keeps it so prompts are cut at the same token count.
@@ -91,37 +90,3 @@ def _resolve_source(name_or_dir: str | os.PathLike) -> str:
     if path.is_absolute() or text.startswith((".", "~")) or text.count("/") > 1 or "\\" in text:
         raise FileNotFoundError(f"CLIP model folder {text!r} does not exist")
     return text
-
-
-def build_tiny_clip(out_dir: str | Path, seed: int = 0) -> Path:
-    """Write a tiny random CLIP (32x32 images, 8x8 patches) with its processor to `out_dir`, offline.
-
-    Its scores mean nothing; it lets tests run every CLIP metric through `load_clip` in
-    milliseconds. The tokenizer is byte-level BPE with no merges (see `models.tiny`).
-    """
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tokenizer = CLIPTokenizer(vocab=byte_vocab(), merges=[])
-    tokenizer.model_max_length = TEXT_MAX_LENGTH
-    tower = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-    config = CLIPConfig(
-        text_config={
-            **tower,
-            "vocab_size": len(tokenizer),
-            "max_position_embeddings": TEXT_MAX_LENGTH,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        vision_config={**tower, "image_size": 32, "patch_size": 8},
-        projection_dim=16,
-    )
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        model = CLIPModel(config)
-    model.save_pretrained(out)
-    image_processor = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out)
-    return out

@@ -2,7 +2,7 @@
 (same seeds), score every video, and aggregate with 95% confidence intervals — including the
 paired differences adapter − base over the same pairs (`motion_gain`, `text_alignment_delta`;
 `appearance_leakage` is one by construction), which the promotion gate reads. On the shapes world
-(every prompt a shapes-world caption) the shapes judge also reads every clip.
+(every prompt a shapes-world caption) an installed judge (`evaluate.judges`) also reads every clip.
 
 Evaluation prompts should ask for appearances unlike the reference clips: the point of the method
 is the motion without the references' look, and only such prompts can show leakage.
@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -22,6 +21,7 @@ import numpy as np
 from motionlora import stats
 from motionlora.data.frames import resize_frames
 from motionlora.evaluate.clip import DEFAULT_CLIP, ClipScorer
+from motionlora.evaluate.judges import JUDGE_METRICS, JUDGE_MODES, find_judge
 from motionlora.evaluate.metrics import (
     appearance_diversity,
     appearance_leakage,
@@ -49,10 +49,7 @@ PAIRED = {
     "motion_gain": ("concept_motion_fidelity", "base_concept_motion_fidelity"),
     "text_alignment_delta": ("text_alignment", "base_text_alignment"),
 }
-# The shapes judge's per-clip readings (adapter; the base model's carry the prefix "base_"):
-# 1/0, or None where a leak is not defined (the prompt asked for the references' own value).
-JUDGE_LEAKS = ("color", "shape", "background")
-JUDGE_METRICS = ("judge_motion_correct", "judge_attributes_correct", *(f"judge_leak_{a}" for a in JUDGE_LEAKS))
+# The judge's readings (evaluate.judges) carry the prefix "base_" for the base model's clips.
 DIRECTION = {
     **HIGHER_IS_BETTER,
     "motion_gain": True,
@@ -70,8 +67,8 @@ class EvaluationConfig:
     The gate asks whether the 95% CI of the paired motion gain excludes 0, so the number of
     prompt × seed pairs matters: with n pairs the interval's half-width is t(n−1)·sd/√n, and
     t is 12.7 for 2 pairs, 3.18 for 4 and 2.36 for 8. Use at least 4 prompts × 2 seeds.
-    `judge`: run the shapes-world judge on every clip — "auto" when every prompt is a shapes-world
-    caption, "on" (fails if one is not), "off".
+    `judge`: run an installed judge on every clip — "auto" when one reads every prompt (the shapes
+    world's reads shapes-world captions), "on" (fails if none does), "off".
     """
 
     prompts: tuple[str, ...] = ()
@@ -80,8 +77,8 @@ class EvaluationConfig:
     judge: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.judge not in ("auto", "on", "off"):
-            raise ValueError(f"evaluate.judge must be auto, on or off, got {self.judge!r}")
+        if self.judge not in JUDGE_MODES:
+            raise ValueError(f"evaluate.judge must be one of {list(JUDGE_MODES)}, got {self.judge!r}")
 
 
 @dataclass
@@ -146,59 +143,6 @@ def pair_context(model: T2VModel, sampling: SamplingConfig, references: Sequence
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-class ShapesJudge:
-    """The shapes-world judge for one evaluation: what each prompt asks for, and the appearance
-    of the reference clips (the judge's majority reading over them)."""
-
-    def __init__(self, asked: Sequence[Any], reference_look: dict[str, str | None]) -> None:
-        self.asked, self.reference_look = list(asked), reference_look
-
-    @classmethod
-    def build(cls, prompts: Sequence[str], references: Sequence[np.ndarray], mode: str) -> ShapesJudge | None:
-        from motionlora.shapes.captions import parse_caption
-
-        if mode == "off":
-            return None
-        asked = [parse_caption(p) for p in prompts]
-        if any(spec is None for spec in asked):
-            if mode == "on":
-                bad = [p for p, spec in zip(prompts, asked) if spec is None]
-                raise ValueError(f"evaluate.judge=on but these prompts are not shapes-world captions: {bad}")
-            return None
-        return cls(asked, cls.read_look(references))
-
-    @staticmethod
-    def read_look(references: Sequence[np.ndarray]) -> dict[str, str | None]:
-        from motionlora.shapes.judge import NONE, judge_clip
-
-        readings = []
-        for clip in references:
-            side = max(clip.shape[1:3])
-            try:
-                readings.append(judge_clip(resize_frames(clip, side, side, crop="resize")))
-            except ValueError:
-                continue
-        look: dict[str, str | None] = {}
-        for attribute in JUDGE_LEAKS:
-            values = [getattr(r, attribute) for r in readings if getattr(r, attribute) != NONE]
-            look[attribute] = Counter(values).most_common(1)[0][0] if values else None
-        return look
-
-    def score(self, frames: np.ndarray, prompt_index: int, prefix: str = "") -> dict[str, float | None]:
-        from motionlora.shapes.judge import judge_clip
-
-        spec, judged = self.asked[prompt_index], judge_clip(frames)
-        row: dict[str, float | None] = {
-            "judge_motion_correct": float(judged.motion == spec.motion),
-            "judge_attributes_correct": float(all(getattr(judged, a) == getattr(spec, a) for a in JUDGE_LEAKS)),
-        }
-        for attribute in JUDGE_LEAKS:
-            theirs = self.reference_look.get(attribute)
-            asked_other = theirs is not None and getattr(spec, attribute) != theirs
-            row[f"judge_leak_{attribute}"] = float(getattr(judged, attribute) == theirs) if asked_other else None
-        return {prefix + k: v for k, v in row.items()}
-
-
 def aggregate_rows(per_video: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
     """Mean and 95% CI of every metric over the pairs: the paired differences first (the gate's
     evidence), then each per-video metric, then the judge's readings where they are defined."""
@@ -231,7 +175,7 @@ def evaluate_adapter(
     if not references:
         raise ValueError("evaluation needs at least one reference clip")
     base_sampling = dataclasses.replace(sampling, adapter=False)
-    judge = ShapesJudge.build(config.prompts, references, config.judge)
+    judge = find_judge(config.prompts, references, config.judge)
     per_video, videos, fitted, spatial = [], {}, None, None
     for p, prompt in enumerate(config.prompts):
         for seed in config.seeds:

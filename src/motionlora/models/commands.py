@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from motionlora.models.tiny import build_tiny_model
+from motionlora.testing.tiny_model import build_tiny_model
 
 
 def _tiny(args: argparse.Namespace) -> int:

@@ -9,8 +9,10 @@ Recipe choices follow the pretraining probe (models/shapes/TRAINING.md, "Why thi
 * base motions only: held-out motions stay unseen for the motion-LoRA experiments.
 
 Stage 1 trains the VAE and encodes a fixed pool of rendered clips once; stage 2 trains the UNet
-on those latents. Everything resumes from `work_dir` (the VAE folder, then `checkpoint.pt`), on
-any `device` (the checkpoint is loaded onto the one asked for).
+on those latents. Everything resumes from `work_dir` (the VAE folder, then `checkpoint.safetensors`),
+on any `device` (the checkpoint is loaded onto the one asked for). The checkpoint is one safetensors
+file, its step, config and optimizer groups as JSON in the file's metadata: nothing is pickled,
+as in the motion-LoRA trainer's checkpoints.
 """
 
 from __future__ import annotations
@@ -26,18 +28,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from motionlora.models.backbone import text_condition
-from motionlora.models.tiny import build_clip_text_encoder
-from motionlora.shapes.vae import build_vae, encode_frames, set_scaling_factor, train_vae
-from motionlora.shapes.judge import judge_accuracy
-from motionlora.shapes.world import build_tokenizer, random_specs, render_batch
-from motionlora.shapes.render import background_image, caption
+from motionlora.train.checkpoint import optimizer_from_files, optimizer_to_files
+from motionlora.testing.tiny_model import build_clip_text_encoder
+from shapesworld.vae import build_vae, encode_frames, set_scaling_factor, train_vae
+from shapesworld.judge import judge_accuracy
+from shapesworld.world import build_tokenizer, random_specs, render_batch
+from shapesworld.render import background_image, caption
 
 log = logging.getLogger(__name__)
 
 PREDICTION_TYPES = ("sample", "v_prediction")
-CHECKPOINT = "checkpoint.pt"
+CHECKPOINT = "checkpoint.safetensors"
 RECORD = "training.json"
 
 
@@ -229,10 +234,25 @@ def _target(scheduler, prediction_type: str, x0: torch.Tensor, noise: torch.Tens
     return x0 if prediction_type == "sample" else scheduler.get_velocity(x0, noise, t)
 
 
-def _save_checkpoint(path: Path, state: dict) -> None:
+def save_checkpoint(path: Path, tensors: dict[str, dict[str, torch.Tensor]], state: dict) -> None:
+    """One file, replaced atomically: `tensors` groups ("modules", "ema", ...) flattened as
+    `group.name`, `state` (JSON-able) in the metadata."""
+    flat = {f"{group}.{name}": value.detach().cpu().contiguous()
+            for group, values in tensors.items() for name, value in values.items()}
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
+    save_file(flat, tmp, metadata={"state": json.dumps(state)})
     os.replace(tmp, path)
+
+
+def read_checkpoint(path: Path, device: str = "cpu") -> tuple[dict[str, dict[str, torch.Tensor]], dict]:
+    """What `save_checkpoint` wrote: (tensors by group, state)."""
+    tensors: dict[str, dict[str, torch.Tensor]] = {}
+    with safe_open(str(path), framework="pt", device=device) as handle:
+        state = json.loads(handle.metadata()["state"])
+        for key in handle.keys():
+            group, name = key.split(".", 1)
+            tensors.setdefault(group, {})[name] = handle.get_tensor(key)
+    return tensors, state
 
 
 def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path | None = None) -> Path:
@@ -253,21 +273,22 @@ def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path |
     step, elapsed = 0, 0.0
     checkpoint = work / CHECKPOINT
     if checkpoint.exists():
-        state = torch.load(checkpoint, map_location=config.device, weights_only=True)
-        modules.load_state_dict(state["modules"])
-        ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
+        tensors, state = read_checkpoint(checkpoint, config.device)
+        modules.load_state_dict(tensors["modules"])
+        ema.load_state_dict(tensors["ema"])
+        optimizer.load_state_dict(optimizer_from_files(tensors.get("optimizer", {}), state["optimizer"]))
         step, elapsed = state["step"], state["elapsed"]
-        generator.set_state(state["rng"].cpu())
+        generator.set_state(tensors["rng"]["generator"].cpu())
         log.info("resumed from %s at step %d (%.1f min)", checkpoint, step, elapsed / 60)
     params, ema_params = list(modules.parameters()), list(ema.parameters())
     started = time.monotonic() - elapsed
 
     def save() -> None:
-        _save_checkpoint(checkpoint, {
-            "modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-            "step": step, "elapsed": time.monotonic() - started, "rng": generator.get_state(), "config": asdict(config),
-        })
+        optimizer_tensors, optimizer_state = optimizer_to_files(optimizer.state_dict())
+        save_checkpoint(checkpoint, {
+            "modules": modules.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer_tensors,
+            "rng": {"generator": generator.get_state()},
+        }, {"step": step, "elapsed": time.monotonic() - started, "config": asdict(config), "optimizer": optimizer_state})
 
     running = 0.0
     while step < config.steps:

@@ -19,7 +19,7 @@ def _log_progress() -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from motionlora.shapes.pretrain import PretrainConfig, pretrain
+    from shapesworld.pretrain import PretrainConfig, pretrain
 
     config = load_config(PretrainConfig, args.config, "pretrain", args.set)
     _log_progress()
@@ -32,7 +32,7 @@ def _evaluate_base(args: argparse.Namespace) -> int:
     from collections import Counter
     from dataclasses import replace
 
-    from motionlora.shapes.quality import BASE_SAMPLING, QUALITY_BAR, confusion_rows, evaluate_base, meets_bar, record_scores
+    from shapesworld.quality import BASE_SAMPLING, QUALITY_BAR, confusion_rows, evaluate_base, meets_bar, record_scores
 
     pairs: Counter = Counter()
     sampling = replace(BASE_SAMPLING, guidance_scale=args.guidance)
@@ -53,7 +53,7 @@ def _evaluate_base(args: argparse.Namespace) -> int:
 
 
 def _train_clip(args: argparse.Namespace) -> int:
-    from motionlora.shapes.clip_train import ClipTrainConfig, train_clip
+    from shapesworld.clip_train import ClipTrainConfig, train_clip
 
     config = load_config(ClipTrainConfig, args.config, "clip", args.set)
     _log_progress()
@@ -64,8 +64,8 @@ def _train_clip(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from motionlora.shapes.benchmark import BenchmarkConfig, run_benchmark
-    from motionlora.shapes.benchmark_report import markdown
+    from shapesworld.benchmark import BenchmarkConfig, run_benchmark
+    from shapesworld.benchmark_report import markdown
 
     config = load_config(BenchmarkConfig, args.config, "benchmark_quick" if args.quick else "benchmark", args.set)
     _log_progress()

@@ -1,8 +1,8 @@
 """The shapes world: procedurally rendered clips of a coloured shape moving over a background
 (`render`), and a judge that reads those attributes back from pixels (`judge`)."""
 
-from motionlora.shapes.judge import Judgement, judge_accuracy, judge_clip, trajectory_error
-from motionlora.shapes.render import (
+from shapesworld.judge import Judgement, judge_accuracy, judge_clip, trajectory_error
+from shapesworld.render import (
     BACKGROUNDS,
     BASE_MOTIONS,
     COLORS,

@@ -15,7 +15,7 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from motionlora.shapes.render import (
+from shapesworld.render import (
     COLORS,
     MIN_FRAMES,
     MOTIONS,

@@ -16,8 +16,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from motionlora.models.tiny import byte_vocab
-from motionlora.shapes.render import (
+from motionlora.testing.tiny_model import byte_vocab
+from shapesworld.render import (
     BACKGROUND_PHRASES,
     BACKGROUNDS,
     BASE_MOTIONS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from motionlora.shapes.render import BACKGROUND_PHRASES, COLORS, MOTION_PHRASES, SHAPES, ClipSpec
+from shapesworld.render import BACKGROUND_PHRASES, COLORS, MOTION_PHRASES, SHAPES, ClipSpec
 
 
 def _alternatives(phrases: dict[str, str]) -> str:

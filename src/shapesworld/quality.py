@@ -13,9 +13,9 @@ from typing import Iterator
 
 from motionlora.generate import SamplingConfig, generate_video
 from motionlora.models.loading import load_t2v_model
-from motionlora.shapes.judge import judge_accuracy
-from motionlora.shapes.render import ClipSpec, caption
-from motionlora.shapes.world import random_specs
+from shapesworld.judge import judge_accuracy
+from shapesworld.render import ClipSpec, caption
+from shapesworld.world import random_specs
 
 QUALITY_BAR = {"color": 0.9, "background": 0.9, "motion": 0.8, "shape": 0.7}
 # Sampling for the bar: 20 DDIM steps, no CFG unless asked for (CFG needs a model trained with

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from motionlora.evaluate.run import mean_ci95, proportion_ci95
-from motionlora.shapes.benchmark import BASE_MODEL, RENDERED, BenchmarkConfig, TrainingRun, cell_path, training_runs
+from shapesworld.benchmark import BASE_MODEL, RENDERED, BenchmarkConfig, TrainingRun, cell_path, training_runs
 
 JUDGED = ("motion_correct", "attributes_correct", "leak_color", "leak_shape", "leak_background", "leak_any")
 MEASURED = ("concept_fidelity", "trajectory_error", "clip_score")

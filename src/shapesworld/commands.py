@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 from motionlora.data.decode import decode_clip
-from motionlora.shapes.judge import judge_clip
-from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption
-from motionlora.shapes.pretrain_commands import register as register_pretrain
-from motionlora.shapes.world import write_clips
+from shapesworld.judge import judge_clip
+from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption
+from shapesworld.pretrain_commands import register as register_pretrain
+from shapesworld.world import write_clips
 
 
 def _render(args: argparse.Namespace) -> int:

@@ -37,7 +37,7 @@ import numpy as np
 
 from motionlora.motion.highway import HIGHWAY_SCOPES
 from motionlora.motion.tap import PRESETS
-from motionlora.shapes.render import BACKGROUNDS, COLORS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip, trajectory
+from shapesworld.render import BACKGROUNDS, COLORS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip, trajectory
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ class ClipScorer:
         reference's colour / shape / background though another was asked for), reference_similarity
         (CLIP cosine × 100 of the clip's frames to the reference frames)."""
         from motionlora.evaluate.metrics import concept_motion_fidelity, text_alignment
-        from motionlora.shapes.judge import judge_clip, trajectory_error
+        from shapesworld.judge import judge_clip, trajectory_error
 
         judged = judge_clip(frames)
         leaks = {name: float(getattr(judged, name) == getattr(self.reference, name)) for name in ("color", "shape", "background")}
@@ -242,7 +242,7 @@ def _prepare(concept: str, clips: int, model_dir: str, work: Path, config: Bench
     from motionlora.data.ingest import IngestSettings, ingest
     from motionlora.data.preprocess import PreprocessSettings, preprocess
     from motionlora.data.sources import open_source
-    from motionlora.shapes.world import write_clips
+    from shapesworld.world import write_clips
 
     spec = reference_spec(concept, config)
     references = write_clips(spec, clips, work / "source")
@@ -359,7 +359,7 @@ def run_benchmark(model_dir: str, clip_dir: str, out_dir: str | Path, config: Be
     `pareto.png` from all of them; returns the results."""
     import torch
 
-    from motionlora.shapes.benchmark_report import summarize, write_report
+    from shapesworld.benchmark_report import summarize, write_report
 
     out = Path(out_dir)
     torch.set_num_threads(config.threads)

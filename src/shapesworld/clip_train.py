@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motionlora.shapes.render import BACKGROUNDS, COLORS, MOTIONS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip
-from motionlora.shapes.world import build_tokenizer, random_specs
+from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip
+from shapesworld.world import build_tokenizer, random_specs
 
 log = logging.getLogger(__name__)
 
