@@ -17,7 +17,7 @@ def evaluate(trained: Input[Model], ingested: Input[Dataset], base_model: str, r
 
     from motionlora.cli import build_parser
     from motionlora.evaluate.commands import METRICS_FILE, REPORT_FILE
-    from motionlora.registry.pipeline_run import pipeline_step
+    from motionlora.tracking.pipeline_run import pipeline_step
     from motionlora.train.loop import ADAPTER_DIR
 
     argv = ["evaluate", "--model", base_model, "--adapter", str(Path(trained.path) / ADAPTER_DIR),

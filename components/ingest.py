@@ -16,7 +16,7 @@ def ingest(source: str, dvc_repo: str, dvc_rev: str, concept: str, min_clips: in
     from motionlora.data.ingest import IngestSettings
     from motionlora.data.ingest import ingest as ingest_clips
     from motionlora.data.sources import open_pipeline_source
-    from motionlora.registry.pipeline_run import pipeline_step
+    from motionlora.tracking.pipeline_run import pipeline_step
 
     with pipeline_step(tracking_uri, parent_run_id, "ingest"):
         report = ingest_clips(open_pipeline_source(source, dvc_repo or None, dvc_rev or None), ingested.path,

@@ -11,7 +11,7 @@ def preprocess(ingested: Input[Dataset], base_model: str, frames: int, width: in
     """`motionlora data preprocess` of the `ingested` clips with `base_model`'s encoders into `latents`."""
     from motionlora.data.preprocess import PreprocessSettings
     from motionlora.data.preprocess import preprocess as encode_clips
-    from motionlora.registry.pipeline_run import pipeline_step
+    from motionlora.tracking.pipeline_run import pipeline_step
 
     with pipeline_step(tracking_uri, parent_run_id, "preprocess"):
         result = encode_clips(ingested.path, base_model, latents.path,

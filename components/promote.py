@@ -17,7 +17,8 @@ def promote(concept: str, min_motion_gain: float, text_alignment_tolerance: floa
     from pathlib import Path
 
     from motionlora.registry.gate import GateConfig
-    from motionlora.registry.pipeline_run import pipeline_step, promote_for_pipeline
+    from motionlora.registry.pipeline_run import promote_for_pipeline
+    from motionlora.tracking.pipeline_run import pipeline_step
 
     gate = GateConfig(min_motion_gain=min_motion_gain, text_alignment_tolerance=text_alignment_tolerance,
                       max_appearance_leakage=max_appearance_leakage, tolerance=tolerance)

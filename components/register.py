@@ -19,8 +19,8 @@ def register(trained: Input[Model], evaluation: Input[Artifact], ingested: Input
     from pathlib import Path
 
     from motionlora.registry.gate import GateConfig
-    from motionlora.registry.pipeline_run import pipeline_step
     from motionlora.registry.registration import register_adapter
+    from motionlora.tracking.pipeline_run import pipeline_step
     from motionlora.train.loop import ADAPTER_DIR
 
     gate = GateConfig(min_motion_gain=min_motion_gain, text_alignment_tolerance=text_alignment_tolerance,

@@ -16,7 +16,7 @@ def train(latents: Input[Dataset], base_model: str, recipe: str, preset: str, ra
     cluster settings come from the motionlora-launch ConfigMap through MOTIONLORA_* variables).
     """
     from motionlora.launch import LaunchSettings, launch_training
-    from motionlora.registry.pipeline_run import pipeline_step
+    from motionlora.tracking.pipeline_run import pipeline_step
 
     settings = {"preset": preset, "rank": rank, "learning_rate": learning_rate, "steps": steps,
                 "highway_scope": highway_scope, "highway_beta": highway_beta}

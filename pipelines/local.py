@@ -56,7 +56,7 @@ def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipe
     import mlflow
 
     from motionlora.registry.names import model_name
-    from motionlora.registry.pipeline_run import latest_pipeline_run
+    from motionlora.tracking.pipeline_run import latest_pipeline_run
     from motionlora.registry.promotion import AliasState
 
     run = latest_pipeline_run(tracking_uri, experiment, since)
@@ -76,7 +76,7 @@ def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipe
 
 def _failure(err: Exception, tracking_uri: str, experiment: str, since: float) -> str:
     """The failed step and its cause, as the step recorded them on the parent run (else KFP's message)."""
-    from motionlora.registry.pipeline_run import failure_message, latest_pipeline_run
+    from motionlora.tracking.pipeline_run import failure_message, latest_pipeline_run
 
     kfp_message = _ANSI.sub("", str(err))
     run = latest_pipeline_run(tracking_uri, experiment, since)

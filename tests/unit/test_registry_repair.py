@@ -13,10 +13,11 @@ from test_registry_promotion import GATE, add_version
 from motionlora import cli
 from motionlora.registry.lock import PromotionLock
 from motionlora.registry.names import TAG_PIPELINE_RUN, TAG_PIPELINE_STATUS
-from motionlora.registry.pipeline_run import KIND_PIPELINE, TAG_FAILURE, TAG_KIND, open_pipeline_run
+from motionlora.registry.pipeline_run import open_pipeline_run
 from motionlora.registry.promotion import AliasState, promote
 from motionlora.registry.repair import TAG_BROKEN_REASON, repair, unlock
 from motionlora.tracking import PARENT_TAG
+from motionlora.tracking.pipeline_run import KIND_PIPELINE, TAG_FAILURE, TAG_KIND
 
 _ids = itertools.count()
 HOUR_MS = 3600 * 1000

@@ -9,7 +9,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 from motionlora.tracking import default_artifact_location, ensure_experiment, start_run
-from motionlora.tracking.errors import already_exists, does_not_exist
+from motionlora.tracking.errors import already_exists, does_not_exist, unless_missing
 
 
 def test_a_local_store_keeps_its_artifacts_beside_the_database(tmp_path, monkeypatch):
@@ -48,6 +48,21 @@ def test_error_codes_say_what_happened(tmp_path):
     assert already_exists(twice.value) and not does_not_exist(twice.value)
     assert does_not_exist(missing.value) and not already_exists(missing.value)
     assert not already_exists(ValueError("RESOURCE_ALREADY_EXISTS"))
+    assert unless_missing(client.get_registered_model, "nope") is None
+    assert unless_missing(client.get_registered_model, "m").name == "m"
+    with pytest.raises(MlflowException):  # only "not there" is an answer
+        unless_missing(client.create_registered_model, "m")
+
+
+def test_params_beyond_one_batch_are_all_logged(tmp_path):
+    """MLflow takes at most 100 params per batch; a pipeline's parameters may be more."""
+    from motionlora.tracking.records import log_params
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run_id = client.create_run(ensure_experiment(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp")).info.run_id
+    log_params(client, run_id, {"group": {f"p{i}": i for i in range(250)}})
+    params = client.get_run(run_id).data.params
+    assert len(params) == 250 and params["group.p249"] == "249"
 
 
 def _free_port() -> int:

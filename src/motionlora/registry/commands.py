@@ -28,11 +28,9 @@ def _actor() -> str:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    import mlflow
+    from motionlora.tracking import tracking_client
 
-    from motionlora.tracking import resolve_tracking_uri
-
-    return mlflow.MlflowClient(resolve_tracking_uri(args.tracking_uri))
+    return tracking_client(args.tracking_uri)
 
 
 def _reported(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -40,10 +38,8 @@ def _reported(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.N
 
     @functools.wraps(func)
     def run(args: argparse.Namespace) -> int:
-        from mlflow.exceptions import MlflowException
-
         from motionlora.registry.lock import LockLostError, LockTimeoutError
-        from motionlora.tracking.errors import describe
+        from motionlora.tracking.errors import MlflowException, describe
 
         try:
             return func(args)

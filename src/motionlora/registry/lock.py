@@ -37,10 +37,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from mlflow.exceptions import MlflowException
-
 from motionlora.registry.names import LOCK_SUFFIX
-from motionlora.tracking.errors import already_exists, does_not_exist
+from motionlora.tracking.errors import MlflowException, already_exists, does_not_exist, unless_missing
 
 TAG_TOKEN = "motionlora.lock.token"
 TAG_HOLDER = "motionlora.lock.holder"
@@ -88,12 +86,8 @@ class PromotionLock:
 
     def _read(self) -> dict[str, str] | None:
         """The lock's tags, or None when nobody holds it."""
-        try:
-            return dict(self.client.get_registered_model(self.name).tags)
-        except MlflowException as err:
-            if does_not_exist(err):
-                return None
-            raise
+        lock = unless_missing(self.client.get_registered_model, self.name)
+        return None if lock is None else dict(lock.tags)
 
     def _try_create(self) -> bool:
         """Create the lock model; False when it exists (or existed a moment ago), other errors raise."""
@@ -140,7 +134,7 @@ class PromotionLock:
         marker = f"{self.name}.broken-{stale_token}"
         try:
             self.client.rename_registered_model(self.name, marker)
-        except Exception:
+        except MlflowException:  # lost the swap (taken, gone) or a store race: what the lock holds now decides
             current = self._read()
             if current is None or current.get(TAG_TOKEN) != stale_token:
                 return  # someone else broke it, or it was released meanwhile: just try again

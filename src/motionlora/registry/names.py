@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import re
 
+# The KFP run id: on a pipeline's MLflow parent run, where it is defined, and on every version it registers.
+from motionlora.tracking.pipeline_run import TAG_PIPELINE_RUN as TAG_PIPELINE_RUN
+
 MODEL_PREFIX = "motion-"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -29,7 +32,6 @@ TAG_BASE_WEIGHTS = _TAG + "base_model_weights_sha256"
 TAG_PRESET = _TAG + "preset"
 TAG_HIGHWAY = _TAG + "highway"
 TAG_GIT_COMMIT = _TAG + "git_commit"
-TAG_PIPELINE_RUN = _TAG + "pipeline_run_id"
 TAG_TRAIN_RUN = _TAG + "train_run_id"
 TAG_PREVIOUS_CHALLENGER = _TAG + "previous_challenger"
 # Aggregate evaluation means, one tag per metric: `motionlora.metric.motion_fidelity`.

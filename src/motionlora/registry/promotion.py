@@ -21,8 +21,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from mlflow.exceptions import MlflowException
-
 from motionlora.registry.gate import Evidence, GateConfig, GateDecision, check_gate
 from motionlora.registry.lock import PromotionLock
 from motionlora.registry.names import (
@@ -47,7 +45,7 @@ from motionlora.registry.names import (
     TAG_REPLACED,
     TAG_ROLLED_BACK,
 )
-from motionlora.tracking.errors import does_not_exist
+from motionlora.tracking.errors import unless_missing
 
 FAILED = "FAILED"
 
@@ -190,11 +188,7 @@ class _Undo:
             if value is not None:
                 self.client.set_model_version_tag(self.model, version, key, value)
                 return
-            try:
-                self.client.delete_model_version_tag(self.model, version, key)
-            except MlflowException as err:
-                if not does_not_exist(err):
-                    raise
+            unless_missing(self.client.delete_model_version_tag, self.model, version, key)
         return restore
 
 
@@ -330,13 +324,7 @@ def withdraw(client: Any, model: str, version: str, lock_timeout_s: float = 120.
 
 
 def _exists(client: Any, model: str, version: str) -> bool:
-    try:
-        client.get_model_version(model, version)
-    except MlflowException as err:
-        if does_not_exist(err):
-            return False
-        raise
-    return True
+    return unless_missing(client.get_model_version, model, version) is not None
 
 
 def _verified(client: Any, model: str, champion: str | None, previous_champion: str | None) -> AliasState:

@@ -12,12 +12,9 @@ all or nothing. An adapter whose weights hold a NaN or infinity is refused befor
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
-
-from mlflow.exceptions import MlflowException
 
 from motionlora.registry.gate import CI_METRICS, PAIR_METRIC, GateConfig, GateDecision
 from motionlora.registry.names import (
@@ -38,9 +35,10 @@ from motionlora.registry.names import (
     TAG_TRAIN_RUN,
     model_name,
 )
-from motionlora.registry.pipeline_run import record_decision
 from motionlora.registry.promotion import AliasState, assess, set_challenger
-from motionlora.tracking.errors import already_exists
+from motionlora.tracking import tracking_client
+from motionlora.tracking.errors import MlflowException, already_exists
+from motionlora.tracking.records import log_metrics, record_decision, training_dataset
 
 METRICS_FILE = "metrics.json"
 # What the MLflow runs list shows for each pipeline run (its parent run), to compare runs at a glance.
@@ -131,24 +129,13 @@ def dataset_input(ingest_dir: str | Path, concept: str, content_hash: str) -> An
     """The clips a version was trained on, as an MLflow dataset input (so runs list their dataset):
     where they came from (the DVC path, or the source), the preprocessed content hash as digest, and
     the DVC revision and commit as tags."""
-    from mlflow.data.code_dataset_source import CodeDatasetSource
-    from mlflow.data.dataset_source_registry import resolve_dataset_source
-    from mlflow.data.meta_dataset import MetaDataset
-    from mlflow.entities import DatasetInput, InputTag
-
     from motionlora.data.ingest import read_manifest
 
     rows = read_manifest(ingest_dir)
     dvc = [row["dvc"] for row in rows if row.get("dvc")]
     where = str(dvc[0].get("path") if dvc else rows[0].get("source"))
-    try:
-        source = resolve_dataset_source(where)
-    except MlflowException:  # a scheme MLflow has no resolver for
-        source = CodeDatasetSource({"source": where})
-    dataset = MetaDataset(source, name=f"{concept}-clips", digest=content_hash[:16])
-    tags = [InputTag("mlflow.data.context", "training"), InputTag("motionlora.clips", str(len(rows))),
-            *(InputTag(key, value) for key, value in dataset_provenance(ingest_dir).items())]
-    return DatasetInput(dataset._to_mlflow_entity(), tags=tags)
+    return training_dataset(where, f"{concept}-clips", content_hash[:16],
+                            {"motionlora.clips": str(len(rows)), **dataset_provenance(ingest_dir)})
 
 
 def version_description(concept: str, preset: str, decision: Any, evaluation: Mapping[str, Any], pipeline_run_id: str) -> str:
@@ -210,9 +197,6 @@ def register_adapter(
     parent_run_id: str | None = None,
 ) -> Registration:
     """Log, register, make challenger and gate the adapter (see the module doc)."""
-    import mlflow
-    from mlflow.entities import Metric
-
     from motionlora.motion.adapter import read_adapter_weights
     from motionlora.registry.model import log_motion_model
     from motionlora.tracking import start_run
@@ -225,7 +209,7 @@ def register_adapter(
     tags = version_tags(adapter_dir, concept, pipeline_run_id, Path(ingest_dir), metrics, evaluation)
     with start_run(tracking_uri, None, "register", parent_run_id) as run:
         logged = log_motion_model(adapter_dir, base_model, settings.get("sampling", {}))
-        client = mlflow.MlflowClient(run.tracking_uri)
+        client = tracking_client(run.tracking_uri)
         _ensure_model(client, name, concept)
         version = client.create_model_version(name, logged.model_uri, run_id=run.run_id, tags=tags,
                                               model_id=logged.model_id)
@@ -240,8 +224,7 @@ def register_adapter(
             raise
         result = Registration(name, number, f"models:/{name}/{number}", decision, aliases)
         run.log_params({"registered_model": name, "registered_version": number})
-        now = int(time.time() * 1000)
-        client.log_batch(run.run_id, metrics=[Metric(k, v, now, 0, model_id=logged.model_id) for k, v in metrics.items()])
+        log_metrics(client, run.run_id, metrics, model_id=logged.model_id)
         training = dataset_input(ingest_dir, concept, tags[TAG_DATASET_HASH])
         for run_id in filter(None, (run.run_id, parent_run_id)):
             client.log_inputs(run_id, datasets=[training])
@@ -249,6 +232,5 @@ def register_adapter(
             record_decision(client, run_id, {"motionlora.registered": f"{name} v{number}",
                                              "motionlora.gate": decision.verdict}, result.describe(), "registration.md")
         if parent_run_id:
-            headline = headline_metrics(evaluation, decision.passed)
-            client.log_batch(parent_run_id, metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in headline.items()])
+            log_metrics(client, parent_run_id, headline_metrics(evaluation, decision.passed))
     return result

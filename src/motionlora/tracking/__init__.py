@@ -1,4 +1,9 @@
 """The MLflow layer of train, evaluate and the registry: runs, nesting and what they record.
+In motionlora, only the pyfunc model (`registry.model`) imports MLflow outside this package.
+
+Modules: `runs` (where to track, a client, a run and its nesting), `records` (params, metrics, tags,
+decisions and datasets written through a client), `pipeline_run` (the pipeline's parent run),
+`errors` (what an MLflow error means), `adapters` (adapters named by MLflow URIs).
 
 Importing it bounds how long an unreachable tracking server can hold a command: MLflow's defaults
 (7 retries with exponential backoff, 120 s per request) wait over 4 minutes before failing; ours
@@ -22,10 +27,10 @@ from motionlora.tracking.runs import (
     ensure_experiment,
     flatten_params,
     git_commit,
+    tracking_client,
     resolve_tracking_uri,
     start_run,
 )
 
 __all__ = ["DEFAULT_EXPERIMENT", "DEFAULT_TRACKING_URI", "PARENT_TAG", "NullRun", "TrackedRun", "default_artifact_location",
-           "ensure_experiment", "flatten_params",
-           "git_commit", "resolve_tracking_uri", "start_run"]
+           "ensure_experiment", "flatten_params", "git_commit", "tracking_client", "resolve_tracking_uri", "start_run"]

@@ -13,7 +13,10 @@ import os
 import subprocess
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_EXPERIMENT = "motionlora"
@@ -24,6 +27,14 @@ _MAX_PARAM_LENGTH = 6000
 def resolve_tracking_uri(uri: str | None = None) -> str:
     """`uri` if given, else `MLFLOW_TRACKING_URI`, else a local SQLite store (`sqlite:///mlflow.db`)."""
     return uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def tracking_client(tracking_uri: str | None = None) -> MlflowClient:
+    """A client of the store `resolve_tracking_uri(tracking_uri)` names, for runs other than the
+    active one and for the model registry (the same store, unless MLFLOW_REGISTRY_URI says otherwise)."""
+    import mlflow
+
+    return mlflow.MlflowClient(resolve_tracking_uri(tracking_uri))
 
 
 def default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
@@ -40,12 +51,9 @@ def default_artifact_location(tracking_uri: str, experiment: str) -> str | None:
 def ensure_experiment(tracking_uri: str, name: str | None = None, artifact_location: str | None = None) -> str:
     """The id of experiment `name` (default: motionlora), created if missing with `artifact_location`
     (default: `default_artifact_location`); safe when another process creates it at the same time."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
+    from motionlora.tracking.errors import MlflowException, already_exists
 
-    from motionlora.tracking.errors import already_exists
-
-    client = mlflow.MlflowClient(tracking_uri)
+    client = tracking_client(tracking_uri)
     name = name or DEFAULT_EXPERIMENT
     found = client.get_experiment_by_name(name)
     if found is not None:
@@ -158,13 +166,14 @@ def start_run(
     default wherever psutil (which MLflow samples them with) is installed.
     """
     import mlflow
-    from mlflow.exceptions import MlflowException
+
+    from motionlora.tracking.errors import MlflowException
 
     if log_system_metrics is None:
         log_system_metrics = importlib.util.find_spec("psutil") is not None
     uri = resolve_tracking_uri(tracking_uri)
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(uri)
+    client = tracking_client(uri)
     run_tags = dict(tags or {})
     experiment_id = None
     if run_id is None:
