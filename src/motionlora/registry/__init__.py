@@ -4,5 +4,7 @@ versions of `motion-<concept>`, the promotion gate, and the aliases `challenger`
 
 Modules: `names` (model, alias and tag names), `gate` (the promotion rules), `lock`, `promotion`
 (promote, rollback, consistency), `model` (the pyfunc model), `registration` (the pipeline's
-register step), `pipeline_run` (the pipeline's MLflow parent run), `commands` (the CLI).
+register step), `pipeline_run` (a pipeline run's registry side: open it after repairing orphans, promote
+its version, withdraw its versions when it fails; the parent run itself is `tracking.pipeline_run`),
+`repair` (orphaned runs and their versions), `commands` (the CLI).
 """
