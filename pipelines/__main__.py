@@ -29,7 +29,7 @@ def _run_local(args: argparse.Namespace) -> int:
     from pipelines.arguments import build_arguments
     from pipelines.local import run_local
 
-    return run_local(build_arguments(args.config, args.set))
+    return run_local(build_arguments(args.config, args.set), verbose=args.verbose)
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     local = sub.add_parser("run-local", help="run the whole pipeline here with kfp.local (what `make run` does)")
     _add_arguments(local, DEFAULT_RECIPE)
+    local.add_argument("--verbose", action="store_true",
+                       help="also show what kfp.local and the steps print (executor inputs, library warnings, "
+                            "logs), which otherwise goes only to the step logs under the run's output folder")
     local.set_defaults(func=_run_local)
 
     comp = sub.add_parser("compile", help="compile the pipeline to YAML")

@@ -96,3 +96,23 @@ def test_schedule_wants_kfps_six_field_cron(kfp_client, capsys):
     [(kind, kwargs)] = kfp_client[0].calls
     assert kwargs["cron_expression"] == "0 0 2 * * *" and kwargs["experiment_id"] == "exp-motionlora"
     assert kwargs["max_concurrency"] == 1
+
+
+def test_run_local_is_quiet_unless_verbose():
+    from pipelines.__main__ import build_parser
+
+    assert build_parser().parse_args(["run-local"]).verbose is False
+    assert build_parser().parse_args(["run-local", "--verbose"]).verbose is True
+
+
+def test_the_repositorys_models_and_recipe_reach_the_steps_by_their_repository_paths(tmp_path):
+    from pipelines.local import local_arguments
+
+    args = local_arguments({**pipeline_parameters(), "clip_model": str(ROOT / "models" / "shapes-clip"),
+                            "source": str(tmp_path), "dvc_repo": ""})
+    # the steps run in the repository folder; nothing records a path of this machine as the base model
+    assert (args["base_model"], args["clip_model"], args["recipe"]) == (
+        "models/shapes", "models/shapes-clip", "configs/shapes.yaml")
+    assert args["source"] == str(tmp_path) and args["tracking_uri"] == f"sqlite:///{ROOT / 'mlflow.db'}"
+    assert local_arguments({**pipeline_parameters(), "base_model": "owner/name"})["base_model"] == "owner/name"
+    assert local_arguments(pipeline_parameters())["dvc_repo"] == "."

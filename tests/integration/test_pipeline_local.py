@@ -42,7 +42,7 @@ def sliding_square(seed: int) -> np.ndarray:
 def arguments(mlflow_server, tiny_model_dir, tmp_path_factory) -> dict:
     """Pipeline arguments for a run that takes as little time as the pipeline allows, with the default
     gate: the tiny model is random, so no motion can be learned and the gate refuses (configs/tiny.yaml)."""
-    from motionlora.evaluate.clip import build_tiny_clip
+    from motionlora.testing.tiny_clip import build_tiny_clip
 
     root = tmp_path_factory.mktemp("pipeline")
     clips = root / "clips"
@@ -84,6 +84,25 @@ def test_the_pipeline_registers_the_adapter_and_the_gate_refuses_what_learned_no
     assert consistency_problems(client, MODEL) == []
     tags = client.get_model_version(MODEL, "1").tags
     assert tags["motionlora.gate"] == "failed" and "FAIL motion_gain" in tags["motionlora.gate_reasons"]
+
+
+STEPS = ["start-run", "ingest", "preprocess", "train", "evaluate", "register", "finish-run"]
+
+
+def test_the_console_is_a_line_per_step_then_the_summary_and_the_rest_is_in_the_step_logs(run):
+    lines = run.printed.splitlines()
+    [run_dir] = run.root.glob("motion-customization-*")
+    said = [line.split("] ", 1)[1] for line in lines if line.startswith("[")]
+    assert said[0] == f"step logs in {run_dir / 'logs'} (--verbose shows them here)"
+    assert [line.split()[:2] for line in said if " steps (" not in line][1:] == [
+        [step, event] for step in STEPS for event in ("started", "done")]
+    assert said[1:].count("train 1/2 steps (50%)") == 1  # the only progress line: 2 steps, 1 video
+    assert lines[len(said):][0].startswith("pipeline finished: registered")
+    assert len(lines) == len(said) + 6  # the closing summary (5 lines) and the time it took
+    assert "executor_input" not in run.printed and "Warning" not in run.printed
+    for step in STEPS:
+        assert "Got executor_input" in (run_dir / "logs" / f"{step}.log").read_text()
+    assert "step 2/2: loss=" in (run_dir / "logs" / "train.log").read_text()
 
 
 @pytest.mark.parametrize("task, output, expected", [
@@ -135,6 +154,9 @@ def test_a_failing_step_is_named_with_its_cause_and_changes_nothing(run, argumen
     assert failed.code == 1
     assert "pipeline failed: step ingest failed: NotEnoughClipsError: only 0 good clip(s) in" in failed.printed
     assert "broken-clips, need at least 1" in failed.printed
+    [run_dir] = failed.root.glob("motion-customization-*")
+    assert "ingest FAILED after" in failed.printed and f"its log: {run_dir / 'logs' / 'ingest.log'}" in failed.printed
+    assert "NotEnoughClipsError" in (run_dir / "logs" / "ingest.log").read_text()
     assert AliasState.read(client, MODEL) == before
     assert len(client.search_model_versions(f"name='{MODEL}'")) == versions
     experiment = client.get_experiment_by_name(EXPERIMENT)

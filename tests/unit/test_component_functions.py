@@ -39,7 +39,7 @@ def artifact(kind, path):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    from motionlora.evaluate.clip import build_tiny_clip
+    from motionlora.testing.tiny_clip import build_tiny_clip
 
     root = tmp_path_factory.mktemp("components")
     clips = root / "clips"

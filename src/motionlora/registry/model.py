@@ -4,16 +4,24 @@ What is logged (MLflow "models from code", so nothing is pickled — the house r
 for the model object too):
 * `adapter/` — the adapter folder as trained (peft safetensors, adapter_config.json, motion.json);
 * `base_model/` — the base model's diffusers folder, when it is smaller than
-  `INCLUDE_BASE_MODEL_BELOW` bytes (the tiny and shapes-world models); a large base model (ZeroScope)
-  is referenced instead by its id/path in the model config, and its UNet hash in motion.json is
-  checked when the model loads, so a different base is refused rather than silently used;
+  `INCLUDE_BASE_MODEL_BELOW` bytes (the tiny and shapes-world models); the model loads it from there.
+  A large base model (ZeroScope) is referenced by its hub id (or URL) instead. Either way the model
+  config's `base_model` is the base's identity — `source` (a hub id or URL as given; a local folder
+  by its name only, never a path of the machine that logged it) and the UNet weight and
+  architecture hashes of models/identity.py — and motion.json's hashes are checked when the model
+  loads, so a different base is refused rather than silently used. A large base that was a local
+  folder cannot travel with the model: load it with `model_config={"base_model": "<folder or hub id>"}`
+  (or MLFLOW_PYFUNC_INFERENCE_CONFIG for `mlflow models serve`);
 * the `motionlora` package source (`code_paths`), and pip requirements pinned to the versions
   installed where the model was logged;
-* a signature. Input: a table with a `prompt` (string) and an optional `seed` (integer) per row.
-  Params (optional, per call): `steps`, `guidance_scale`, `frames`, `highway`, `beta`, `fps`,
-  defaulting to the sampling settings the model was evaluated with. Output: one row per input row
-  with `prompt`, `seed` and `video_mp4` — the video as H.264 mp4 bytes (playable and compact,
-  and binary columns travel through MLflow's REST scoring as base64).
+* a signature and an input example (one row: a prompt and a seed). Input: a table with a `prompt`
+  (string) and an optional `seed` (integer) per row. Params (optional, per call): `steps`,
+  `guidance_scale`, `frames`, `highway`, `beta`, `fps`, defaulting to the sampling settings the
+  model was evaluated with. Output: one row per input row with `prompt`, `seed` and `video_mp4` —
+  the video as H.264 mp4 bytes (playable and compact, and binary columns travel through MLflow's
+  REST scoring as base64). MLflow would check the example by loading the model and sampling a
+  video while logging (minutes for a large base); the signature already states the schema, so
+  that check is skipped (`validate_serving_input=False`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ REQUIREMENTS = (
     "numpy", "pandas", "pyyaml", "tqdm", "fsspec", "imageio", "imageio-ffmpeg", "opencv-python-headless",
     "scipy", "mlflow",
 )
+EXAMPLE_PROMPT = "a red circle bouncing on a black background"
 # Sampling settings a caller may pass as params; the rest come from the logged defaults.
 PARAMS = {"steps": ("long", 25), "guidance_scale": ("double", 7.5), "frames": ("long", 16),
           "highway": ("string", "off"), "beta": ("double", 1.0), "fps": ("double", 8.0)}
@@ -65,8 +74,57 @@ def signature(defaults: Mapping[str, Any]) -> Any:
     )
 
 
+def input_example() -> Any:
+    """The example the model page shows: one row, a prompt and a seed."""
+    import pandas as pd
+
+    return pd.DataFrame([{"prompt": EXAMPLE_PROMPT, "seed": 0}])
+
+
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def base_model_source(base_model: str) -> str:
+    """How the model records where its base came from: a hub id or a remote URL as given; a local
+    folder (or file:// URL) by its name only, never a path of the machine that logged it."""
+    text = str(base_model)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://")).name
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    return path.resolve().name if path.is_dir() else text
+
+
+def is_remote_reference(source: str) -> bool:
+    """Whether `source` names a model another machine can fetch (a hub id `owner/name` or a URL)."""
+    return ("://" in source and not source.startswith("file://")) or source.count("/") == 1
+
+
+class _PyfuncFlavor:
+    """`mlflow.pyfunc` as the flavor of `mlflow.models.Model.log`, which is what `mlflow.pyfunc.log_model`
+    calls, plus two things log_model cannot say: `validate_serving_input=False` (Model.log reads it;
+    pyfunc's save_model would refuse it), and no path of this machine in MLmodel: MLflow records
+    where each artifact and the model code were copied from, which nothing reads back (the code is
+    found by its file name), so they become names."""
+
+    __name__ = "mlflow.pyfunc"
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self.sources = dict(sources)
+
+    def save_model(self, path: str, mlflow_model: Any, validate_serving_input: bool = True, **kwargs: Any) -> None:
+        from mlflow.models.model import MLMODEL_FILE_NAME, MODEL_CODE_PATH
+        from mlflow.pyfunc import FLAVOR_NAME
+
+        mlflow.pyfunc.save_model(path=path, mlflow_model=mlflow_model, **kwargs)
+        flavor = mlflow_model.flavors[FLAVOR_NAME]
+        for key, entry in flavor.get("artifacts", {}).items():
+            entry["uri"] = self.sources.get(key, key)
+        if flavor.get(MODEL_CODE_PATH):
+            flavor[MODEL_CODE_PATH] = Path(flavor[MODEL_CODE_PATH]).name
+        mlflow_model.save(str(Path(path) / MLMODEL_FILE_NAME))
 
 
 def log_motion_model(adapter_dir: str | Path, base_model: str, sampling: Mapping[str, Any], name: str = "model") -> Any:
@@ -74,21 +132,50 @@ def log_motion_model(adapter_dir: str | Path, base_model: str, sampling: Mapping
 
     `sampling` holds the defaults for the PARAMS (the settings the adapter was evaluated with).
     """
-    from motionlora.models import resolve_model_dir
+    from mlflow.models import Model
+
+    from motionlora.models import identify_model, resolve_model_dir
 
     artifacts = {"adapter": str(adapter_dir)}
     base_dir = resolve_model_dir(base_model)
+    source = base_model_source(base_model)
     if _folder_size(base_dir) < INCLUDE_BASE_MODEL_BELOW:
         artifacts["base_model"] = str(base_dir)
+    identity = identify_model(base_dir, source)
     defaults = {key: sampling[key] for key in PARAMS if sampling.get(key) is not None}
-    return mlflow.pyfunc.log_model(
+    return Model.log(
+        artifact_path=None,
         name=name,
+        flavor=_PyfuncFlavor({"adapter": Path(adapter_dir).name, "base_model": source}),
+        flavor_name="pyfunc.ModelFromCode",
         python_model=str(MODEL_CODE),
         artifacts=artifacts,
-        model_config={"base_model": str(base_model), "sampling": defaults},
+        model_config={"base_model": identity.to_dict(), "sampling": defaults},
         code_paths=[str(PACKAGE_DIR)],
         signature=signature(defaults),
+        input_example=input_example(),
         pip_requirements=pinned_requirements(),
+        validate_serving_input=False,
+    )
+
+
+def base_model_to_load(artifacts: Mapping[str, str], config: Mapping[str, Any]) -> str:
+    """Where the pyfunc loads its base model from: the bundled `base_model` artifact; else the
+    config's `base_model` — text (a folder or hub id given at load time, or a model logged before
+    identities were recorded), or an identity whose source is a hub id or URL."""
+    if artifacts.get("base_model"):
+        return artifacts["base_model"]
+    base = config.get("base_model")
+    if isinstance(base, str) and base:
+        return base
+    source = str((base or {}).get("source", ""))
+    if is_remote_reference(source):
+        return source
+    weights = str((base or {}).get("weights_sha256", "?"))[:12]
+    raise ValueError(
+        f"the base model {source!r} (UNet weights sha256 {weights}...) was a local folder where this model "
+        "was logged, too large to bundle: load the model with model_config={'base_model': '<its folder or hub id>'} "
+        "(mlflow models serve: MLFLOW_PYFUNC_INFERENCE_CONFIG='{\"base_model\": \"...\"}')"
     )
 
 
@@ -102,7 +189,7 @@ class MotionVideoModel(mlflow.pyfunc.PythonModel):
         from motionlora.motion.adapter import load_motion_adapter
 
         config = context.model_config or {}
-        base = context.artifacts.get("base_model") or config["base_model"]
+        base = base_model_to_load(context.artifacts, config)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = load_t2v_model(base, device=device)
         self.info = load_motion_adapter(self.model.unet, context.artifacts["adapter"], self.model.identity)
