@@ -18,6 +18,7 @@ from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 from tqdm.auto import tqdm
 
 from motionlora.models.backbone import text_condition
+from motionlora.models.encoders import encode_prompts, vae_scale_factor
 from motionlora.models.loading import T2VModel
 from motionlora.motion.highway import HIGHWAY_SCOPES, appearance_highway
 from motionlora.motion.lora import lora_modules, lora_scale, set_lora_enabled
@@ -73,20 +74,6 @@ def compile_once(unet: torch.nn.Module) -> None:
         _COMPILED.add(unet)
 
 
-def vae_scale_factor(model: T2VModel) -> int:
-    return 2 ** (len(model.vae.config.block_out_channels) - 1)
-
-
-@torch.no_grad()
-def encode_prompts(model: T2VModel, prompts: list[str]) -> torch.Tensor:
-    """Text embeddings (N, L, D), padded to the tokenizer's max length like diffusers' pipelines."""
-    tokens = model.tokenizer(
-        prompts, padding="max_length", max_length=model.tokenizer.model_max_length, truncation=True, return_tensors="pt"
-    )
-    device = model.text_encoder.device
-    return model.text_encoder(tokens.input_ids.to(device))[0]
-
-
 @torch.no_grad()
 def decode_latents(model: T2VModel, latents: torch.Tensor, chunk: int = 8) -> np.ndarray:
     """(1, C, F, h, w) latents → uint8 frames (F, H, W, 3)."""
@@ -106,7 +93,7 @@ def sample_latents(model: T2VModel, prompt: str, config: SamplingConfig = Sampli
     """Run the denoising loop for `prompt`; final latents (1, C, F, h, w). Deterministic for a fixed seed."""
     unet = model.unet
     device, dtype = unet.device, unet.dtype
-    scale = vae_scale_factor(model)
+    scale = vae_scale_factor(model.vae)
     native = unet.config.sample_size * scale
     width, height = config.width or native, config.height or native
     if width % scale or height % scale:
@@ -118,7 +105,7 @@ def sample_latents(model: T2VModel, prompt: str, config: SamplingConfig = Sampli
 
     use_cfg = config.guidance_scale > 1.0
     prompts = [config.negative_prompt, prompt] if use_cfg else [prompt]
-    text = text_condition(unet, encode_prompts(model, prompts).to(device, dtype), config.frames)
+    text = text_condition(unet, encode_prompts(model.tokenizer, model.text_encoder, prompts).to(device, dtype), config.frames)
     generator = torch.Generator("cpu").manual_seed(seed)
     shape = (1, unet.config.in_channels, config.frames, height // scale, width // scale)
     latents = (torch.randn(shape, generator=generator) * scheduler.init_noise_sigma).to(device, dtype)

@@ -89,7 +89,7 @@ class BenchmarkConfig:
     concepts: tuple[str, ...] = ("bounce",)
     regimes: tuple[str, ...] = ("dual-path", "temporal-only", "one-shot")
     sweep_regime: str = "one-shot"
-    presets: tuple[str, ...] = ("all", "reference", "tap-k", "tap-qk", "tap-qk-motion")
+    presets: tuple[str, ...] = tuple(PRESETS)
     learning_rates: tuple[float, ...] = (1e-3, 3e-3)
     steps: tuple[int, ...] = (400, 1200)
     highways: tuple[str, ...] = ("off", "all:1.1", "deepest:1.1")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import math
 import os
 import platform
 import time
@@ -32,7 +31,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from motionlora.models.backbone import text_condition
+from motionlora.models.encoders import tokenize_prompts
 from motionlora.train.checkpoint import optimizer_from_files, optimizer_to_files
+from motionlora.train.losses import prediction_target
+from motionlora.train.schedule import lr_factor
 from motionlora.testing.tiny_model import build_clip_text_encoder
 from shapesworld.vae import build_vae, encode_frames, set_scaling_factor, train_vae
 from shapesworld.judge import judge_accuracy
@@ -204,8 +206,7 @@ def _stage_vae(config: PretrainConfig, work: Path):
     n, f = clips.shape[:2]
     latents = latents.reshape(n, f, *latents.shape[1:]).permute(0, 2, 1, 3, 4).contiguous()
     tokenizer = build_tokenizer()
-    tokens = tokenizer([*map(caption, specs), ""], padding="max_length", max_length=tokenizer.model_max_length, truncation=True, return_tensors="pt").input_ids
-    tokens = tokens.to(config.device)
+    tokens = tokenize_prompts(tokenizer, [*map(caption, specs), ""]).to(config.device)
     return vae, tokenizer, _Data(latents, tokens[:-1], tokens[-1])
 
 
@@ -221,17 +222,11 @@ def judge_reconstructions(vae, config: PretrainConfig, clips: int = 60, seed: in
     return judge_accuracy(zip(specs, pixels))
 
 
-def _lr_factor(step: int, config: PretrainConfig) -> float:
-    """Linear warm-up, then cosine from lr to lr_final (as a factor of lr)."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    floor = config.lr_final / config.lr
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _target(scheduler, prediction_type: str, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return x0 if prediction_type == "sample" else scheduler.get_velocity(x0, noise, t)
+def _learning_rate(step: int, config: PretrainConfig) -> float:
+    """Linear warm-up, then cosine from lr to lr_final."""
+    factor = lr_factor(step, warmup_steps=config.warmup_steps, total_steps=config.steps, schedule="cosine",
+                       floor=config.lr_final / config.lr)
+    return config.lr * factor
 
 
 def save_checkpoint(path: Path, tensors: dict[str, dict[str, torch.Tensor]], state: dict) -> None:
@@ -303,9 +298,9 @@ def pretrain(config: PretrainConfig, work_dir: str | Path, out_dir: str | Path |
         noisy = scheduler.add_noise(x0, noise, t)
         text = text_condition(unet, text_encoder(tokens)[0], config.frames)
         prediction = unet(noisy, t, encoder_hidden_states=text).sample
-        loss = torch.nn.functional.mse_loss(prediction, _target(scheduler, config.prediction_type, x0, noise, t))
+        loss = torch.nn.functional.mse_loss(prediction, prediction_target(scheduler, x0, noise, t))
         for group in optimizer.param_groups:
-            group["lr"] = config.lr * _lr_factor(step, config)
+            group["lr"] = _learning_rate(step, config)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

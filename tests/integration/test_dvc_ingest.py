@@ -77,11 +77,11 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_two_revisions_give_the_two_versions(clone: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     v1 = ingest(DvcSource(str(clone), "v1", "data/clips"), tmp_path / "v1", progress=False)
-    assert [(r["source_path"], r["caption"]) for r in v1.accepted] == [("clip_000.mp4", "v1 clip 0"), ("clip_001.mp4", "v1 clip 1")]
+    assert [(r.source_path, r.caption) for r in v1.accepted] == [("clip_000.mp4", "v1 clip 0"), ("clip_001.mp4", "v1 clip 1")]
     commit_v1 = _run(clone, "git", "rev-parse", "v1^{commit}")
     for row in v1.accepted:
-        assert row["dvc"]["rev"] == "v1" and row["dvc"]["commit"] == commit_v1
-        assert row["dvc"]["path"] == f"data/clips/{row['source_path']}" and len(row["dvc"]["md5"]) == 32
+        assert row.dvc.rev == "v1" and row.dvc.commit == commit_v1
+        assert row.dvc.path == f"data/clips/{row.source_path}" and len(row.dvc.md5) == 32
 
     # The CLI form from the issue: --dvc-repo . --dvc-rev v2 data/clips, run inside the clone.
     monkeypatch.chdir(clone)
@@ -94,7 +94,7 @@ def test_two_revisions_give_the_two_versions(clone: Path, tmp_path: Path, monkey
         ("clip_000.mp4", "v2 clip_000.mp4"), ("clip_001.mp4", "v2 clip_001.mp4"), ("clip_002.gif", "v2 clip_002.gif")]
     assert {r["dvc"]["commit"] for r in v2} == {_run(clone, "git", "rev-parse", "v2^{commit}")}
 
-    sha = {tag: {r["source_path"]: r["sha256"] for r in rows} for tag, rows in (("v1", v1.accepted), ("v2", v2))}
+    sha = {tag: {r["source_path"]: r["sha256"] for r in rows} for tag, rows in (("v1", [r.to_json() for r in v1.accepted]), ("v2", v2))}
     assert sha["v1"]["clip_000.mp4"] == sha["v2"]["clip_000.mp4"]
     assert sha["v1"]["clip_001.mp4"] != sha["v2"]["clip_001.mp4"]
     assert not (clone / "data").exists()  # reading a revision never checks files out into the clone

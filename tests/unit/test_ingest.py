@@ -130,7 +130,7 @@ def test_clips_without_any_caption_are_rejected(tmp_path: Path) -> None:
     write_clip(tmp_path / "src" / "b.mp4", moving_square(seed=1))
     (tmp_path / "src" / "b.txt").write_text("captioned")
     report = ingest(LocalSource(tmp_path / "src"), tmp_path / "out", progress=False)
-    assert [r["source_path"] for r in report.accepted] == ["b.mp4"]
+    assert [r.source_path for r in report.accepted] == ["b.mp4"]
     assert report.rejected[0]["code"] == "no-caption" and "a.txt" in report.rejected[0]["reason"]
     assert report.summary().startswith("ingest: 1 accepted, 1 rejected (no-caption 1)")
 
@@ -143,8 +143,8 @@ def test_reingest_replaces_the_output_and_drops_clips_no_longer_there(tmp_path: 
     ingest(LocalSource(src), tmp_path / "out", settings, progress=False)
     (src / "b.mp4").unlink()
     report = ingest(LocalSource(src), tmp_path / "out", settings, progress=False)
-    assert [r["source_path"] for r in report.accepted] == ["a.mp4"]
-    assert sorted(p.name for p in (tmp_path / "out" / "clips").iterdir()) == [Path(report.accepted[0]["path"]).name]
+    assert [r.source_path for r in report.accepted] == ["a.mp4"]
+    assert sorted(p.name for p in (tmp_path / "out" / "clips").iterdir()) == [Path(report.accepted[0].path).name]
 
 
 def test_output_inside_the_source_or_over_foreign_files_is_refused(tmp_path: Path) -> None:
@@ -162,7 +162,7 @@ def test_symlink_out_of_the_source_is_refused(tmp_path: Path) -> None:
     write_clip(tmp_path / "src" / "a.mp4", moving_square(seed=0))
     (tmp_path / "src" / "escape.mp4").symlink_to(tmp_path / "outside.mp4")
     report = ingest(LocalSource(tmp_path / "src"), tmp_path / "out", IngestSettings(prompt="p"), progress=False)
-    assert [r["source_path"] for r in report.accepted] == ["a.mp4"]
+    assert [r.source_path for r in report.accepted] == ["a.mp4"]
     assert [(r["path"], r["code"]) for r in report.rejected] == [("escape.mp4", "unsafe-name")]
 
 
@@ -176,7 +176,7 @@ def test_fsspec_source_guards_against_traversal_in_keys_and_captions(tmp_path: P
         source = open_source("memory://bucket/clips")
         assert isinstance(source, FsspecSource)
         report = ingest(source, tmp_path / "out", progress=False)
-        assert [(r["source_path"], r["caption"], r["source"]) for r in report.accepted] == [("a.mp4", "remote", "memory://bucket/clips")]
+        assert [(r.source_path, r.caption, r.source) for r in report.accepted] == [("a.mp4", "remote", "memory://bucket/clips")]
         assert [(r["path"], r["code"]) for r in report.rejected] == [("../evil.mp4", "unsafe-name")]
         assert report.warnings == ["captions.jsonl line 2: file '../../etc/x' leaves the folder, skipped"]
         assert fs.cat_file("/bucket/clips/a.mp4") == clip
@@ -210,7 +210,7 @@ def test_sniff_names_what_a_file_holds(tmp_path: Path) -> None:
 
 def test_a_single_file_source_takes_only_that_clip_with_its_sidecar(mixed: Path, tmp_path: Path) -> None:
     report = ingest(open_source(str(mixed / "a.mp4")), tmp_path / "out", progress=False)
-    assert [(r["source_path"], r["caption"]) for r in report.accepted] == [("a.mp4", "a red square moves right")]
+    assert [(r.source_path, r.caption) for r in report.accepted] == [("a.mp4", "a red square moves right")]
     assert report.rejected == []
 
 

@@ -15,7 +15,8 @@ from safetensors.torch import save_file
 
 from motionlora.data.decode import decode_clip
 from motionlora.data.frames import resize_frames, sample_indices, timeline, to_model_input
-from motionlora.data.ingest import IngestSettings, ingest, read_manifest
+from motionlora.data.ingest import IngestSettings, ingest
+from motionlora.data.manifest import ManifestRow, read_manifest
 from motionlora.data.preprocess import PreprocessSettings, load_preprocessed, preprocess
 from motionlora.data.sources import LocalSource
 from motionlora.models import load_t2v_model
@@ -46,8 +47,8 @@ def preprocessed(ingest_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytes
     return out
 
 
-def _row(ingest_dir: Path, source_path: str) -> dict:
-    return next(r for r in read_manifest(ingest_dir) if r["source_path"] == source_path)
+def _row(ingest_dir: Path, source_path: str) -> ManifestRow:
+    return next(r for r in read_manifest(ingest_dir) if r.source_path == source_path)
 
 
 def test_output_shapes_follow_the_settings(preprocessed: Path, ingest_dir: Path) -> None:
@@ -63,13 +64,13 @@ def test_output_shapes_follow_the_settings(preprocessed: Path, ingest_dir: Path)
     assert (preprocessed / "manifest.jsonl").read_text() == (ingest_dir / "manifest.jsonl").read_text()
     assert len(data) == 3 and data.latents.shape == (3, 4, 4, 16, 16) and data.text_embeddings.shape == (3, TOKENIZER_MAX_LENGTH, 32)
     assert data.latents.dtype == data.text_embeddings.dtype == torch.float32
-    assert [c["id"] for c in data.clips] == [r["sha256"] for r in read_manifest(ingest_dir)]
+    assert [c.id for c in data.clips] == [r.sha256 for r in read_manifest(ingest_dir)]
     item = data[2]
     assert item["latents"].shape == (4, 4, 16, 16) and item["caption"] == "a square"
 
 
 def test_previews_show_the_sampled_and_cropped_frames(preprocessed: Path, ingest_dir: Path) -> None:
-    clip_id = _row(ingest_dir, "c")["sha256"]
+    clip_id = _row(ingest_dir, "c").sha256
     strip = iio.imread(preprocessed / "previews" / f"{clip_id[:12]}.png")
     # 6 frames -> uniform picks 0, 2, 3, 5; 40x32 -> center crop keeps columns 4..35.
     expected = moving_square(frames=6, width=40, seed=2)[[0, 2, 3, 5], :, 4:36]
@@ -84,8 +85,8 @@ def test_stored_tensors_are_exactly_the_encoders_outputs(preprocessed: Path, ing
     model = load_t2v_model(tiny_model_dir, parts=("vae", "text_encoder", "tokenizer"))
     data = load_preprocessed(preprocessed)
     row = _row(ingest_dir, "a.mp4")
-    i = [c["id"] for c in data.clips].index(row["sha256"])
-    frames = decode_clip(ingest_dir / row["path"]).frames  # 4 frames at 32x32: no sampling, no resize
+    i = [c.id for c in data.clips].index(row.sha256)
+    frames = decode_clip(ingest_dir / row.path).frames  # 4 frames at 32x32: no sampling, no resize
     x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 127.5 - 1.0
     sf = model.vae.config.scaling_factor
     with torch.no_grad():
@@ -93,7 +94,7 @@ def test_stored_tensors_are_exactly_the_encoders_outputs(preprocessed: Path, ing
         torch.testing.assert_close(data.latents[i], (mean * sf).permute(1, 0, 2, 3))
         stored_decoded = model.vae.decode(data.latents[i].permute(1, 0, 2, 3) / sf).sample
         torch.testing.assert_close(stored_decoded, model.vae.decode(mean).sample)
-        tokens = model.tokenizer([row["caption"]], padding="max_length", max_length=model.tokenizer.model_max_length,
+        tokens = model.tokenizer([row.caption], padding="max_length", max_length=model.tokenizer.model_max_length,
                                  truncation=True, return_tensors="pt")
         torch.testing.assert_close(data.text_embeddings[i], model.text_encoder(tokens.input_ids)[0][0])
     assert not torch.equal(data.latents[0], data.latents[1])
@@ -118,7 +119,7 @@ def test_second_run_reuses_the_cache_and_a_new_setting_recomputes(
 
 def test_a_clip_too_short_for_the_frame_count_is_named(ingest_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     row = _row(ingest_dir, "a.mp4")
-    with pytest.raises(ValueError, match=rf"{row['path']} \(from a.mp4\): clip has 4 frames, fewer than the 5 asked for"):
+    with pytest.raises(ValueError, match=rf"{row.path} \(from a.mp4\): clip has 4 frames, fewer than the 5 asked for"):
         preprocess(ingest_dir, tiny_model_dir, tmp_path / "o", PreprocessSettings(frames=5), progress=False)
     with pytest.raises(ValueError, match="multiples of 2"):
         preprocess(ingest_dir, tiny_model_dir, tmp_path / "o", PreprocessSettings(frames=4, width=31), progress=False)
@@ -126,7 +127,7 @@ def test_a_clip_too_short_for_the_frame_count_is_named(ingest_dir: Path, tiny_mo
 
 def test_a_clip_edited_after_ingest_is_refused(ingest_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(ingest_dir, tmp_path / "ingest")
-    clip = copy / _row(ingest_dir, "b.mp4")["path"]
+    clip = copy / _row(ingest_dir, "b.mp4").path
     clip.write_bytes(clip.read_bytes() + b"\0")
     with pytest.raises(ValueError, match=rf"{clip.name}: content changed since ingest"):
         preprocess(copy, tiny_model_dir, tmp_path / "o", SETTINGS, progress=False)

@@ -9,7 +9,6 @@ import pytest
 from motionlora.config import load_config
 from motionlora.registry.gate import GateConfig
 from motionlora.train.config import TrainConfig, incompatible_changes
-from motionlora.train.step import lr_factor
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -83,12 +82,3 @@ def test_resume_may_trade_batch_size_for_accumulation_after_running_out_of_memor
     saved = TrainConfig(batch_size=4).to_dict()
     assert incompatible_changes(saved, TrainConfig(batch_size=2, gradient_accumulation=2, gradient_checkpointing=True)) == {}
     assert incompatible_changes(saved, TrainConfig(batch_size=2)) == {"batch_size": (4, 2)}
-
-
-def test_lr_schedules():
-    warm = TrainConfig(warmup_steps=4, steps=14, lr_schedule="linear")
-    assert [lr_factor(warm, s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
-    assert lr_factor(warm, 9) == pytest.approx(0.5) and lr_factor(warm, 14) == 0.0
-    cosine = TrainConfig(steps=10, lr_schedule="cosine")
-    assert lr_factor(cosine, 0) == 1.0 and lr_factor(cosine, 5) == pytest.approx(0.5) and lr_factor(cosine, 10) == pytest.approx(0.0)
-    assert lr_factor(TrainConfig(), 399) == 1.0

@@ -5,14 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _size(text: str) -> tuple[int, int]:
-    """`WxH` (or `N` for a square) -> (W, H)."""
-    try:
-        width, _, height = text.lower().partition("x")
-        return int(width), int(height or width)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 256x256 or 256, got {text!r}") from None
+from motionlora.cli_args import parse_size
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -80,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pre.add_argument("--model", required=True, help="base model: local folder, hub id, s3:// or gs:// URL")
     pre.add_argument("--out", required=True, help="output folder (index.json, shards, previews)")
     pre.add_argument("--frames", type=int, required=True, help="frames per clip")
-    pre.add_argument("--size", type=_size, required=True, help="WxH of the frames, e.g. 256x256")
+    pre.add_argument("--size", type=parse_size, required=True, help="WxH of the frames, e.g. 256x256")
     pre.add_argument("--fps", type=float, help="resample clips to this frame rate before sampling")
     pre.add_argument("--sample", choices=SAMPLE_MODES, default="uniform", help="uniform: spread over the clip; stride: first F frames")
     pre.add_argument("--crop", choices=CROP_MODES, default="center", help="center: keep aspect and crop; resize: stretch")

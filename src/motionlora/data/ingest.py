@@ -10,7 +10,6 @@ idempotent.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -43,9 +42,10 @@ from motionlora.data.decode import (
     sniff,
     stream_errors,
 )
+from motionlora.data.manifest import MANIFEST, ManifestRow, manifest_names
 from motionlora.data.sources import ClipSource, LocalSource, UnsafeNameError, is_safe_name
+from motionlora.hashing import files_sha256
 
-MANIFEST = "manifest.jsonl"
 REJECTED = "rejected.jsonl"
 CLIPS_DIR = "clips"
 _ACCEPTED_TYPES = ", ".join(s.lstrip(".") for s in VIDEO_SUFFIXES) + " and folders of numbered png/jpg frames"
@@ -97,7 +97,7 @@ class IngestReport:
     """What an ingest run accepted and rejected; both lists are also on disk in `out_dir`."""
 
     out_dir: Path
-    accepted: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[ManifestRow] = field(default_factory=list)
     rejected: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -112,13 +112,9 @@ def clip_sha256(path: str | Path) -> str:
     """sha256 of a clip file (as `sha256sum` prints it), or of a frame folder's frames in frame order."""
     path = Path(path)
     if not path.is_dir():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    digest = hashlib.sha256()
-    for frame in frame_files(path):
-        data = frame.read_bytes()
-        digest.update(f"{len(data)}:".encode())  # lengths keep frame boundaries part of the hash
-        digest.update(data)
-    return digest.hexdigest()
+        return files_sha256([(b"", path)])
+    # lengths keep frame boundaries part of the hash
+    return files_sha256((f"{frame.stat().st_size}:".encode(), frame) for frame in frame_files(path))
 
 
 def discover(names: list[str], captions: CaptionIndex) -> tuple[list[Candidate], list[dict[str, str]]]:
@@ -210,7 +206,7 @@ def _admit(
     seen: dict[str, str],
     captions: CaptionIndex,
     settings: IngestSettings,
-) -> dict[str, Any]:
+) -> ManifestRow:
     """Check one candidate and move it into `clips_dir`; raises _Rejected with the reason when it is bad."""
     staged = _stage(source, candidate, work)
     sha = clip_sha256(staged)
@@ -227,22 +223,22 @@ def _admit(
         shutil.move(staged, target)
     seen[sha] = candidate.display
     width, height = video.size
-    return {
-        "path": target.relative_to(clips_dir.parent).as_posix(),
-        "source_path": candidate.display,
-        "sha256": sha,
-        "format": "frames" if candidate.is_frames else staged.suffix.lstrip("."),
-        "fps": video.fps,
-        "num_frames": video.num_frames,
-        "width": width,
-        "height": height,
-        "duration": video.num_frames / video.fps if video.fps > 0 else None,
-        "caption": caption.text,
-        "caption_source": caption.origin,
-        "concept": settings.concept,
-        "source": source.description,
-        **source.provenance(candidate.name),
-    }
+    return ManifestRow(
+        path=target.relative_to(clips_dir.parent).as_posix(),
+        source_path=candidate.display,
+        sha256=sha,
+        format="frames" if candidate.is_frames else staged.suffix.lstrip("."),
+        fps=video.fps,
+        num_frames=video.num_frames,
+        width=width,
+        height=height,
+        duration=video.num_frames / video.fps if video.fps > 0 else None,
+        caption=caption.text,
+        caption_source=caption.origin,
+        concept=settings.concept,
+        source=source.description,
+        dvc=source.provenance(candidate.name),
+    )
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -263,7 +259,7 @@ def _check_out_dir(source: ClipSource, out_dir: Path) -> None:
     if not (out_dir / MANIFEST).exists():
         raise ValueError(f"--out {out_dir} is not empty and holds no {MANIFEST}: refusing to write into it")
     ours = {MANIFEST, REJECTED, CLIPS_DIR}
-    listed = {Path(row["path"]).name for row in _manifest_rows(out_dir / MANIFEST)}
+    listed = manifest_names(out_dir)
     clips = out_dir / CLIPS_DIR
     foreign = [p.name for p in out_dir.iterdir() if p.name not in ours]
     foreign += [f"{CLIPS_DIR}/{p.name}" for p in (clips.iterdir() if clips.is_dir() else []) if p.name not in listed]
@@ -321,7 +317,7 @@ def ingest(
                 f"only {len(report.accepted)} good clip(s) in {source.description}, need at least {settings.min_clips}; "
                 f"the previous output in {out_dir} is unchanged; why the others were rejected: {out_dir.parent / f'{out_dir.name}.{REJECTED}'}"
             )
-        _write_jsonl(new_dir / MANIFEST, report.accepted)
+        _write_jsonl(new_dir / MANIFEST, [row.to_json() for row in report.accepted])
         _write_jsonl(new_dir / REJECTED, report.rejected)
     if not enough:
         raise NotEnoughClipsError(
@@ -330,29 +326,3 @@ def ingest(
         )
     return report
 
-
-def _manifest_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} line {number}: not JSON ({err})") from err
-        missing = {"path", "sha256", "caption"} - set(row)
-        if missing:
-            raise ValueError(f"{path} line {number}: missing {sorted(missing)}")
-        rows.append(row)
-    return rows
-
-
-def read_manifest(ingest_dir: str | Path) -> list[dict[str, Any]]:
-    """The accepted clips of an ingest output folder; a clear error when there are none."""
-    path = Path(ingest_dir) / MANIFEST
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist: run `motionlora data ingest` into {ingest_dir} first")
-    rows = _manifest_rows(path)
-    if not rows:
-        raise ValueError(f"{path} lists no clips: nothing to preprocess")
-    return rows

@@ -28,7 +28,7 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -37,8 +37,11 @@ from motionlora.data.atomic import replaced_on_success
 from motionlora.data.bounded import DEFAULT_MAX_FRAMES, DEFAULT_MAX_PIXELS, DecodeLimits, probe_clip, read_selected
 from motionlora.data.decode import DEFAULT_FRAME_FOLDER_FPS
 from motionlora.data.frames import CROP_MODES, SAMPLE_MODES, resize_frames, sample_indices, to_model_input
-from motionlora.data.ingest import MANIFEST, clip_sha256, read_manifest
+from motionlora.data.ingest import clip_sha256
+from motionlora.data.manifest import MANIFEST, ManifestRow, read_manifest
 from motionlora.finite import read_tensors
+from motionlora.hashing import files_sha256
+from motionlora.models.encoders import encode_prompts, vae_scale_factor
 
 FORMAT = "motionlora.preprocessed/1"
 INDEX = "index.json"
@@ -103,37 +106,49 @@ class PreprocessResult:
                 f"(content hash {self.content_hash[:12]})")
 
 
+@dataclass(frozen=True)
+class IndexRow:
+    """One clip of a shard in `index.json`: its `id` (the sha256 of the ingested clip) and caption."""
+
+    id: str
+    caption: str
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IndexRow:
+        """A row from its JSON object; a ValueError names the keys it lacks."""
+        missing = [key for key in ("id", "caption") if key not in data]
+        if missing:
+            raise ValueError(f"a clip entry lacks {missing}: {data}")
+        return cls(str(data["id"]), str(data["caption"]))
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+
 def encoders_sha256(model_dir: Path) -> str:
     """sha256 over the files of the VAE, text encoder and tokenizer (relative names and bytes)."""
-    digest = hashlib.sha256()
-    for part in ENCODER_PARTS:
-        folder = Path(model_dir) / part
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            digest.update(path.relative_to(model_dir).as_posix().encode() + b"\0")
-            with path.open("rb") as fh:
-                while chunk := fh.read(1 << 22):
-                    digest.update(chunk)
-    return digest.hexdigest()
+    files = [path for part in ENCODER_PARTS for path in sorted(p for p in (Path(model_dir) / part).rglob("*") if p.is_file())]
+    return files_sha256((path.relative_to(model_dir).as_posix().encode() + b"\0", path) for path in files)
 
 
-def _checked_clips(ingest_dir: Path) -> list[dict[str, Any]]:
+def _checked_clips(ingest_dir: Path) -> list[ManifestRow]:
     """Manifest rows whose clip files still hold what ingest accepted."""
     rows = read_manifest(ingest_dir)
     for row in rows:
-        path = ingest_dir / row["path"]
+        path = ingest_dir / row.path
         if not path.exists():
             raise FileNotFoundError(f"{path}: listed in {ingest_dir / MANIFEST} but missing")
         actual = clip_sha256(path)
-        if actual != row["sha256"]:
-            raise ValueError(f"{path}: content changed since ingest (sha256 {actual[:12]}, manifest {row['sha256'][:12]}); re-run ingest")
+        if actual != row.sha256:
+            raise ValueError(f"{path}: content changed since ingest (sha256 {actual[:12]}, manifest {row.sha256[:12]}); re-run ingest")
     return rows
 
 
-def content_hash(rows: list[dict[str, Any]], settings: PreprocessSettings, identity: dict[str, str], encoders: str) -> str:
+def content_hash(rows: list[ManifestRow], settings: PreprocessSettings, identity: dict[str, str], encoders: str) -> str:
     """The hash a cached output must carry to be reused (see the module docstring)."""
     payload = {
         "format": FORMAT,
-        "clips": [{"sha256": r["sha256"], "caption": r["caption"], "fps": r.get("fps")} for r in rows],
+        "clips": [{"sha256": r.sha256, "caption": r.caption, "fps": r.fps} for r in rows],
         "settings": settings.cache_key(),
         "unet": {"weights_sha256": identity["weights_sha256"], "architecture_sha256": identity["architecture_sha256"]},
         "encoders_sha256": encoders,
@@ -148,15 +163,6 @@ def encode_frames(vae: torch.nn.Module, frames: torch.Tensor, batch: int = 16) -
     means = [vae.encode(chunk.to(device)).latent_dist.mean for chunk in frames.split(batch)]
     latents = torch.cat(means) * vae.config.scaling_factor
     return latents.permute(1, 0, 2, 3).float().cpu().contiguous()
-
-
-@torch.no_grad()
-def encode_captions(tokenizer: Any, text_encoder: torch.nn.Module, captions: list[str]) -> torch.Tensor:
-    """Captions -> (n, L, D) text embeddings, padded to the tokenizer's model_max_length."""
-    tokens = tokenizer(captions, padding="max_length", max_length=tokenizer.model_max_length,
-                       truncation=True, return_tensors="pt")
-    device = next(text_encoder.parameters()).device
-    return text_encoder(tokens.input_ids.to(device))[0].float().cpu().contiguous()
 
 
 def _check_out_dir(out_dir: Path) -> None:
@@ -214,38 +220,39 @@ def preprocess(
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     t2v = load_t2v_model(model_dir, parts=ENCODER_PARTS, device=device)
-    vae_scale = 2 ** (len(t2v.vae.config.block_out_channels) - 1)
+    vae_scale = vae_scale_factor(t2v.vae)
     if settings.width % vae_scale or settings.height % vae_scale:
         raise ValueError(f"--size {settings.width}x{settings.height}: both sides must be multiples of {vae_scale}, the VAE's downsampling")
     _check_out_dir(out_dir)
     limits = DecodeLimits(settings.max_pixels, settings.max_frames)
     with replaced_on_success(out_dir) as new_dir:
         (new_dir / PREVIEWS_DIR).mkdir()
-        captions = sorted({row["caption"] for row in rows})
-        text_by_caption = dict(zip(captions, encode_captions(t2v.tokenizer, t2v.text_encoder, captions)))
+        captions = sorted({row.caption for row in rows})
+        embeddings = encode_prompts(t2v.tokenizer, t2v.text_encoder, captions).float().cpu().contiguous()
+        text_by_caption = dict(zip(captions, embeddings))
 
         shards: list[dict[str, Any]] = []
         latents: list[torch.Tensor] = []
         latent_shape: list[int] = []
         for number, row in enumerate(tqdm(rows, desc="preprocess", unit="clip", file=sys.stderr, disable=not progress)):
-            path, fps = ingest_dir / row["path"], row.get("fps") or DEFAULT_FRAME_FOLDER_FPS
+            path, fps = ingest_dir / row.path, row.fps or DEFAULT_FRAME_FOLDER_FPS
             try:
-                num_frames = row.get("num_frames") or probe_clip(path, fps, limits).num_frames
+                num_frames = row.num_frames or probe_clip(path, fps, limits).num_frames
                 keep = sample_indices(num_frames, settings.frames, settings.sample, fps, settings.fps)
                 frames = read_selected(path, keep, limits, lambda frame: resize_frames(frame[None], settings.width, settings.height, settings.crop)[0])
             except ValueError as err:
-                raise ValueError(f"{path} (from {row.get('source_path')}): {err}") from err
+                raise ValueError(f"{path} (from {row.source_path}): {err}") from err
             latents.append(encode_frames(t2v.vae, to_model_input(frames), settings.vae_batch))
             latent_shape = latent_shape or list(latents[-1].shape)
             if number < settings.previews:
-                _write_preview(new_dir, row["sha256"], frames, settings.fps or fps)
+                _write_preview(new_dir, row.sha256, frames, settings.fps or fps)
             if len(latents) == settings.shard_size or number == len(rows) - 1:
                 members = rows[number + 1 - len(latents): number + 1]
                 tensors = {"latents": torch.stack(latents),
-                           "text_embeddings": torch.stack([text_by_caption[r["caption"]] for r in members])}
+                           "text_embeddings": torch.stack([text_by_caption[r.caption] for r in members])}
                 save_file(tensors, new_dir / shard_name(len(shards)), metadata={"format": FORMAT, "content_hash": digest})
                 shards.append({"file": shard_name(len(shards)), "num_clips": len(members),
-                               "clips": [{"id": r["sha256"], "caption": r["caption"]} for r in members]})
+                               "clips": [IndexRow(r.sha256, r.caption).to_json() for r in members]})
                 latents = []
 
         shutil.copyfile(ingest_dir / MANIFEST, new_dir / MANIFEST)
@@ -274,7 +281,7 @@ class PreprocessedDataset(torch.utils.data.Dataset):
     """All clips of a preprocessed folder, in memory: item i is its latents, text embedding, id, caption."""
 
     def __init__(self, directory: Path, index: dict[str, Any], latents: torch.Tensor,
-                 text_embeddings: torch.Tensor, clips: list[dict[str, str]]) -> None:
+                 text_embeddings: torch.Tensor, clips: list[IndexRow]) -> None:
         self.directory, self.index = directory, index
         self.latents, self.text_embeddings, self.clips = latents, text_embeddings, clips
 
@@ -295,7 +302,7 @@ class PreprocessedDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         clip = self.clips[i]
-        return {"latents": self.latents[i], "text_embeddings": self.text_embeddings[i], "id": clip["id"], "caption": clip["caption"]}
+        return {"latents": self.latents[i], "text_embeddings": self.text_embeddings[i], "id": clip.id, "caption": clip.caption}
 
 
 def _read_index(index_path: Path) -> dict[str, Any]:
@@ -348,7 +355,10 @@ def load_preprocessed(directory: str | Path) -> PreprocessedDataset:
         tensors = _load_shard(directory, shard, index)
         latents.append(tensors["latents"])
         texts.append(tensors["text_embeddings"])
-        clips.extend(shard["clips"])
+        try:
+            clips.extend(IndexRow.from_json(clip) for clip in shard["clips"])
+        except ValueError as err:
+            raise ValueError(f"{directory / INDEX}: {err}") from err
     if len(clips) != index["num_clips"]:
         raise ValueError(f"{directory / INDEX}: num_clips={index['num_clips']} but the shards hold {len(clips)}")
     return PreprocessedDataset(directory, index, torch.cat(latents), torch.cat(texts), clips)

@@ -17,6 +17,8 @@ import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Protocol
 
+from motionlora.data.manifest import DvcOrigin
+
 
 class UnsafeNameError(ValueError):
     """A listed name would read or write outside the folder it belongs to."""
@@ -36,8 +38,8 @@ class ClipSource(Protocol):
     def read_bytes(self, name: str) -> bytes:
         """The content of a (small) file such as a caption sidecar."""
 
-    def provenance(self, name: str) -> dict[str, Any]:
-        """Where `name` (`""`: the root itself) came from beyond the description ({} when nothing more is known)."""
+    def provenance(self, name: str) -> DvcOrigin | None:
+        """Where `name` (`""`: the root itself) came from beyond the description (None when nothing more is known)."""
 
 
 def is_safe_name(name: str) -> bool:
@@ -101,8 +103,8 @@ class LocalSource:
     def read_bytes(self, name: str) -> bytes:
         return self._resolve(name).read_bytes()
 
-    def provenance(self, name: str) -> dict[str, Any]:
-        return {}
+    def provenance(self, name: str) -> DvcOrigin | None:
+        return None
 
 
 class FsspecSource:
@@ -151,8 +153,8 @@ class FsspecSource:
     def read_bytes(self, name: str) -> bytes:
         return self.fs.cat_file(self._key(name))
 
-    def provenance(self, name: str) -> dict[str, Any]:
-        return {}
+    def provenance(self, name: str) -> DvcOrigin | None:
+        return None
 
 
 class DvcSource(FsspecSource):
@@ -174,17 +176,9 @@ class DvcSource(FsspecSource):
         self.repo, self.rev = repo, rev
         super().__init__(fs, path.strip("/") or "/", f"dvc:{repo}@{rev or 'workspace'}:{path}")
 
-    def provenance(self, name: str) -> dict[str, Any]:
+    def provenance(self, name: str) -> DvcOrigin:
         key = self._key(name) if name else self.root  # "" names a frame folder at the root itself
-        return {
-            "dvc": {
-                "repo": self.repo,
-                "rev": self.rev,
-                "commit": self.commit,
-                "path": key,
-                "md5": self.fs.info(key).get("md5"),
-            }
-        }
+        return DvcOrigin(repo=self.repo, rev=self.rev, commit=self.commit, path=key, md5=self.fs.info(key).get("md5"))
 
 
 def is_direct(source: str) -> bool:

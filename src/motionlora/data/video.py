@@ -31,10 +31,14 @@ class Video:
         return int(self.frames.shape[2]), int(self.frames.shape[1])
 
 
-def _check_frames(frames: np.ndarray) -> np.ndarray:
+def check_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
+    """`frames` as a C-contiguous uint8 (F, H, W, 3) array with F, H, W >= 1, else a ValueError naming
+    it: the one layout every writer, metric and scorer of clips takes."""
     frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8 of shape (F, H, W, 3), got {frames.dtype} {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise ValueError(f"{name} must be uint8, got {frames.dtype}")
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
+        raise ValueError(f"{name} must have shape (F, H, W, 3) with F, H, W > 0, got {frames.shape}")
     return np.ascontiguousarray(frames)
 
 
@@ -42,14 +46,14 @@ def encode_gif(frames: np.ndarray, fps: float = 8.0) -> bytes:
     """An animated, looping gif of `frames`, in memory (for reports that embed their clips)."""
     import imageio.v3 as iio
 
-    return iio.imwrite("<bytes>", _check_frames(frames), extension=".gif", duration=1000.0 / fps, loop=0)
+    return iio.imwrite("<bytes>", check_frames(frames), extension=".gif", duration=1000.0 / fps, loop=0)
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float = 8.0) -> Path:
     """Write `frames` to `path`; the suffix picks the format (.gif, else an H.264 mp4/mov/mkv)."""
     import imageio_ffmpeg
 
-    frames = _check_frames(frames)
+    frames = check_frames(frames)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() in GIF_SUFFIXES:

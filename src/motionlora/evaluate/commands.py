@@ -13,9 +13,10 @@ import torch
 
 from motionlora.config import load_config
 from motionlora.data.decode import decode_clip
-from motionlora.data.ingest import read_manifest
+from motionlora.data.manifest import read_manifest
 from motionlora.data.video import write_video
 from motionlora.evaluate.clip import load_clip
+from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE, VIDEOS_DIR
 from motionlora.evaluate.report import title_sentence, write_report
 from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate_adapter
 from motionlora.generate_commands import sampling_config
@@ -24,9 +25,6 @@ from motionlora.motion.adapter import load_motion_adapter
 from motionlora.tracking.adapters import resolve_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
 from motionlora.tracking import start_run
-
-METRICS_FILE = "metrics.json"
-REPORT_FILE = "report.html"
 
 
 def read_prompts(path: str | Path) -> tuple[str, ...]:
@@ -40,12 +38,12 @@ def read_prompts(path: str | Path) -> tuple[str, ...]:
 
 def read_references(ingest_dir: str | Path) -> list[np.ndarray]:
     """The accepted clips of an ingest output folder, decoded."""
-    return [decode_clip(Path(ingest_dir) / row["path"]).frames for row in read_manifest(ingest_dir)]
+    return [decode_clip(Path(ingest_dir) / row.path).frames for row in read_manifest(ingest_dir)]
 
 
 def reference_concept(ingest_dir: str | Path) -> str | None:
     """The concept the ingest folder's clips were ingested for (None when they do not say)."""
-    concepts = sorted({str(row["concept"]) for row in read_manifest(ingest_dir) if row.get("concept")})
+    concepts = sorted({str(row.concept) for row in read_manifest(ingest_dir) if row.concept})
     return ", ".join(concepts) if concepts else None
 
 
@@ -65,7 +63,7 @@ def write_outputs(result: EvaluationResult, references: list[np.ndarray], out_di
     (out_dir / METRICS_FILE).write_text(json.dumps(result.to_json(), indent=2, sort_keys=True) + "\n")
     write_report(result, references, out_dir / REPORT_FILE, title, fps, verdict)
     for key, frames in result.videos.items():
-        write_video(out_dir / "videos" / f"{key}.gif", frames, fps)
+        write_video(out_dir / VIDEOS_DIR / f"{key}.gif", frames, fps)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -97,7 +95,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         run.log_metrics(mlflow_metrics(result), step=0)
         run.log_artifact(out_dir / METRICS_FILE)
         run.log_artifact(out_dir / REPORT_FILE)
-        run.log_artifacts(out_dir / "videos", "videos")
+        run.log_artifacts(out_dir / VIDEOS_DIR, VIDEOS_DIR)
     for name, stats in result.aggregate.items():
         print(f"{name:>30}: {stats['mean']:8.3f}  95% CI [{stats['ci95_low']:.3f}, {stats['ci95_high']:.3f}]  n={stats['n']}")
     print(f"wrote {out_dir / METRICS_FILE} and {out_dir / REPORT_FILE}; MLflow run {run.run_id}")

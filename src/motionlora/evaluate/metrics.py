@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from motionlora.data.video import check_frames
+
 if TYPE_CHECKING:
     from motionlora.evaluate.clip import ClipScorer
 
@@ -28,16 +30,6 @@ _LK_PARAMS = {
 }
 # A track whose backward re-tracking misses its start by more than this (pixels) is unreliable.
 _MAX_FORWARD_BACKWARD_ERROR = 1.0
-
-
-def check_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
-    """`frames` as a C-contiguous uint8 (F, H, W, 3) array with F >= 1, else a ValueError naming it."""
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8:
-        raise ValueError(f"{name} must be uint8, got {frames.dtype}")
-    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
-        raise ValueError(f"{name} must have shape (F, H, W, 3) with F, H, W > 0, got {frames.shape}")
-    return np.ascontiguousarray(frames)
 
 
 # --- motion fidelity ---------------------------------------------------------------------------

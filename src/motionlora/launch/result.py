@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from motionlora.launch.settings import Launcher
+
 
 @dataclass(frozen=True)
 class LaunchResult:
@@ -11,7 +13,7 @@ class LaunchResult:
     attempt: how many TrainJobs this run has created (1 on a first launch);
     resumed_from_step: the checkpoint step training continued from, when the launcher could see --out."""
 
-    launcher: str
+    launcher: Launcher
     job_name: str | None
     attempt: int
     resumed_from_step: int | None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 from motionlora.launch.versions import DEFAULT_RUNTIME
 
@@ -59,7 +59,7 @@ class LaunchSettings:
     resources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.launcher not in ("local", "trainer"):
+        if self.launcher not in get_args(Launcher):
             raise ValueError(f"launcher must be 'local' or 'trainer', not {self.launcher!r}")
         if self.nodes < 1 or self.gpus_per_node < 0:
             raise ValueError(f"need nodes >= 1 and gpus_per_node >= 0 (got {self.nodes}, {self.gpus_per_node})")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from enum import StrEnum
 from typing import Any, Callable, Sequence
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi, V1DeleteOptions, V1Pod
@@ -38,12 +39,20 @@ class _Stuck(TrainJobFailed):
     """Pods that cannot start: the job is not Failed (yet) but holds its nodes for nothing."""
 
 
-def _state(job: dict[str, Any]) -> str:
+class JobState(StrEnum):
+    """Where a TrainJob is: its finished conditions' types as the Trainer writes them, or running."""
+
+    COMPLETE = "Complete"
+    FAILED = "Failed"
+    RUNNING = "Running"
+
+
+def _state(job: dict[str, Any]) -> JobState:
     """Complete, Failed or Running (anything not finished), from the TrainJob's conditions."""
     for cond in job.get("status", {}).get("conditions", []):
-        if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
-            return cond["type"]
-    return "Running"
+        if cond.get("status") == "True" and cond.get("type") in (JobState.COMPLETE, JobState.FAILED):
+            return JobState(cond["type"])
+    return JobState.RUNNING
 
 
 def _attempt(job: dict[str, Any]) -> int:
@@ -126,7 +135,7 @@ class _Waiter:
                 log.info("pod %s: %s", pod.metadata.name, phase)
 
     def _failure(self, job: dict[str, Any], pods: list[V1Pod], lines: list[str], error: type[TrainJobFailed] = TrainJobFailed) -> TrainJobFailed:
-        cond = next((c for c in job.get("status", {}).get("conditions", []) if c.get("type") == "Failed"), {})
+        cond = next((c for c in job.get("status", {}).get("conditions", []) if c.get("type") == JobState.FAILED), {})
         parts = [f"TrainJob {self.name} failed" + (f": {cond.get('reason')}: {cond.get('message', '')}" if cond else "")]
         parts += lines or ["no pod reported a reason"]
         first = podinfo.rank0(pods)
@@ -144,9 +153,9 @@ class _Waiter:
             pods = self.jobs.pods(self.name)
             self._report(job, pods)
             state = _state(job)
-            if state == "Complete":
+            if state == JobState.COMPLETE:
                 return
-            if state == "Failed":
+            if state == JobState.FAILED:
                 raise self._failure(job, pods, podinfo.failures(pods))
             if stuck := podinfo.stuck(pods):
                 raise self._failure(job, pods, stuck, _Stuck)
@@ -184,7 +193,7 @@ def launch_on_trainer(train_args: Sequence[str], settings: LaunchSettings, *, cl
     resumed = resume_step(train_args)
     existing = jobs.get(name)
     attempt = 1
-    if existing is not None and _state(existing) == "Failed":
+    if existing is not None and _state(existing) == JobState.FAILED:
         attempt = _attempt(existing) + 1
         log.info("TrainJob %s failed before; replacing it (attempt %d, same --out, resumes from its checkpoints)", name, attempt)
         _replace_failed(jobs, name, sleep, settings.poll_s)

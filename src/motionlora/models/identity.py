@@ -13,7 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-_CHUNK = 1 << 22
+from motionlora.hashing import files_sha256
+
 WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
@@ -43,13 +44,7 @@ def weights_hash(unet_dir: Path) -> str:
     files = sorted(p for p in Path(unet_dir).iterdir() if p.name.endswith(WEIGHT_SUFFIXES))
     if not files:
         raise FileNotFoundError(f"no UNet weight files (*.safetensors, *.bin) in {unet_dir}")
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        with path.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
+    return files_sha256((path.name.encode(), path) for path in files)
 
 
 def identify_model(model_dir: Path, source: str | None = None) -> ModelIdentity:
@@ -61,3 +56,25 @@ def identify_model(model_dir: Path, source: str | None = None) -> ModelIdentity:
         weights_sha256=weights_hash(unet_dir),
         architecture_sha256=architecture_hash(config),
     )
+
+
+@dataclass(frozen=True)
+class IdentityMismatch:
+    """How a recorded identity differs from a loaded model's: `what` ("architecture" or "weights")
+    and the two hashes."""
+
+    what: str
+    recorded: str
+    actual: str
+
+
+def identity_mismatch(recorded: Mapping[str, Any], identity: ModelIdentity) -> IdentityMismatch | None:
+    """The first of architecture and weights whose hash in `recorded` (a `ModelIdentity.to_dict()`
+    stored with an adapter, a preprocessed folder or a checkpoint) is not `identity`'s; None when
+    both agree. Whatever was made with one base model (a motion LoRA, latents, optimizer state) is
+    silently wrong on another, so each reader refuses it, in its own words, on the answer."""
+    for what in ("architecture", "weights"):
+        key = f"{what}_sha256"
+        if recorded.get(key) != getattr(identity, key):
+            return IdentityMismatch(what, str(recorded.get(key)), getattr(identity, key))
+    return None

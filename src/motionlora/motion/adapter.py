@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from motionlora import __version__
 from motionlora.finite import read_tensors, require_finite
-from motionlora.models.identity import ModelIdentity
+from motionlora.models.identity import ModelIdentity, identity_mismatch
 from motionlora.motion.lora import inject_lora, lora_modules
 from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, motion_lora_targets
 
@@ -108,14 +108,13 @@ def save_motion_adapter(
 
 def check_base_model(info: MotionAdapterInfo, identity: ModelIdentity, adapter_dir: str | Path) -> None:
     """Refuse an adapter whose recorded base model differs from `identity`."""
-    recorded = info.base_model
-    for key, what in (("architecture_sha256", "architecture"), ("weights_sha256", "weights")):
-        if recorded.get(key) != getattr(identity, key):
-            raise AdapterMismatchError(
-                f"adapter {adapter_dir} was trained on a base model with {what} hash {recorded.get(key)} "
-                f"({recorded.get('source')}), but the loaded base model {identity.source} has {what} hash "
-                f"{getattr(identity, key)}"
-            )
+    mismatch = identity_mismatch(info.base_model, identity)
+    if mismatch is not None:
+        raise AdapterMismatchError(
+            f"adapter {adapter_dir} was trained on a base model with {mismatch.what} hash {mismatch.recorded} "
+            f"({info.base_model.get('source')}), but the loaded base model {identity.source} has {mismatch.what} hash "
+            f"{mismatch.actual}"
+        )
 
 
 def read_adapter_weights(adapter_dir: str | Path) -> dict[str, torch.Tensor]:

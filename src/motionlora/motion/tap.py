@@ -39,12 +39,14 @@ _QK = tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k"))
 # The default, chosen by measurement (benchmarks/RESULTS.md "Which recipe wins"): the most motion
 # learned at the budgets tried, with no judged leakage below 3x the recommended budget.
 DEFAULT_PRESET = "all"
+# Every preset, in the order the shapes-world benchmark trains them: first the MotionDirector-like
+# `all`, the recipe its leakage part measures, then the narrower ones.
 PRESETS: dict[str, MotionPreset] = {
+    "all": MotionPreset(tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k", "to_v", "to_out.0")) + ("ff.net.0.proj", "ff.net.2")),
+    "reference": MotionPreset(tuple(f"{a}.{p}" for a in _ATTN for p in ("to_k", "to_out.0"))),
     "tap-k": MotionPreset(tuple(f"{a}.to_k" for a in _ATTN)),
     "tap-qk": MotionPreset(_QK),
     "tap-qk-motion": MotionPreset(_QK, objective="frame-difference"),
-    "reference": MotionPreset(tuple(f"{a}.{p}" for a in _ATTN for p in ("to_k", "to_out.0"))),
-    "all": MotionPreset(tuple(f"{a}.{p}" for a in _ATTN for p in ("to_q", "to_k", "to_v", "to_out.0")) + ("ff.net.0.proj", "ff.net.2")),
 }
 
 

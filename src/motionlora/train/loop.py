@@ -29,9 +29,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from motionlora.data.manifest import MANIFEST
 from motionlora.data.preprocess import PreprocessedDataset, load_preprocessed
+from motionlora.data.provenance import clips_provenance
 from motionlora.finite import describe_nonfinite
-from motionlora.models.identity import ModelIdentity
+from motionlora.models.identity import ModelIdentity, identity_mismatch
 from motionlora.models.loading import T2VModel, load_t2v_model
 from motionlora.motion.adapter import save_motion_adapter
 from motionlora.motion.lora import set_lora_enabled
@@ -97,15 +99,13 @@ class TrainResult:
 
 def check_data_matches_model(dataset: PreprocessedDataset, identity: ModelIdentity, unet: torch.nn.Module) -> None:
     """Refuse latents and text embeddings made with another base model (or that do not fit this UNet)."""
-    recorded = dataset.model
-    for key in ("weights_sha256", "architecture_sha256"):
-        if recorded.get(key) != getattr(identity, key):
-            what = key.split("_")[0]
-            raise ValueError(
-                f"{dataset.directory} was preprocessed with base model {recorded.get('source')} ({what} hash "
-                f"{str(recorded.get(key))[:12]}), but training loads {identity.source} ({what} hash "
-                f"{getattr(identity, key)[:12]}); preprocess the clips again with --model {identity.source}"
-            )
+    mismatch = identity_mismatch(dataset.model, identity)
+    if mismatch is not None:
+        raise ValueError(
+            f"{dataset.directory} was preprocessed with base model {dataset.model.get('source')} ({mismatch.what} hash "
+            f"{mismatch.recorded[:12]}), but training loads {identity.source} ({mismatch.what} hash "
+            f"{mismatch.actual[:12]}); preprocess the clips again with --model {identity.source}"
+        )
     channels, dim = dataset.latents.shape[1], dataset.text_embeddings.shape[-1]
     if channels != unet.config.in_channels or dim != unet.config.cross_attention_dim:
         raise ValueError(
@@ -138,7 +138,7 @@ def oom_hint(config: TrainConfig, dataset: PreprocessedDataset, device: torch.de
 def nonfinite_clips(dataset: PreprocessedDataset) -> list[str]:
     """Ids of the clips whose latents or text embeddings hold a NaN or infinity."""
     finite = torch.isfinite(dataset.latents.flatten(1)).all(1) & torch.isfinite(dataset.text_embeddings.flatten(1)).all(1)
-    return [dataset.clips[i]["id"] for i in torch.nonzero(~finite).flatten().tolist()]
+    return [dataset.clips[i].id for i in torch.nonzero(~finite).flatten().tolist()]
 
 
 def nonfinite_hint(config: TrainConfig, dataset: PreprocessedDataset) -> str:
@@ -192,7 +192,7 @@ def _resume(trainer: Trainer, out_dir: Path, ctx: DistContext, config: TrainConf
         raise FileNotFoundError(f"rank {ctx.rank} cannot see checkpoint {path}: --out must be on a filesystem every rank shares")
     checkpoint = newest if newest is not None else ckpt.load_checkpoint(path, ctx.rank)
     state = checkpoint.state
-    if state.get("base_model", {}).get("weights_sha256") != identity.weights_sha256:
+    if identity_mismatch(state.get("base_model", {}), identity) is not None:
         raise ValueError(f"checkpoint {path} was trained on another base model ({state.get('base_model')}); use a fresh --out")
     if state.get("data_content_hash") != dataset.content_hash:
         raise ValueError(f"checkpoint {path} was trained on other data (content hash {state.get('data_content_hash')}); use a fresh --out")
@@ -249,17 +249,10 @@ def _save_adapter(unet: torch.nn.Module, out_dir: Path, identity: ModelIdentity,
 
 def _data_provenance(dataset: PreprocessedDataset) -> dict[str, Any]:
     """The data's identity: folder, content hash, and the DVC revisions its clips came from (if any)."""
-    revs, commits = set(), set()
-    manifest = dataset.directory / dataset.index.get("manifest", "manifest.jsonl")
-    if manifest.exists():
-        for line in filter(str.strip, manifest.read_text().splitlines()):
-            dvc = json.loads(line).get("dvc")
-            if dvc:
-                revs.add(str(dvc.get("rev")))
-                commits.add(str(dvc.get("commit")))
     data: dict[str, Any] = {"dir": str(dataset.directory), "content_hash": dataset.content_hash, "num_clips": len(dataset)}
-    if revs:
-        data.update(dvc_rev=sorted(revs), dvc_commit=sorted(commits))
+    origin = clips_provenance(dataset.directory) if (dataset.directory / MANIFEST).exists() else None
+    if origin is not None and origin.dvc_revs:
+        data.update(dvc_rev=list(origin.dvc_revs), dvc_commit=list(origin.dvc_commits))
     return data
 
 

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler
+from diffusers import DDIMScheduler, DDPMScheduler
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 
@@ -69,8 +69,10 @@ def draw_noise(seeds: Sequence[int], latent_shape: Sequence[int], num_train_time
     return NoiseDraw(*(torch.stack(column) for column in zip(*rows)))
 
 
-def prediction_target(scheduler: DDPMScheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
-    """What the UNet must predict for `latents` noised with `noise` at `timesteps`."""
+def prediction_target(scheduler: DDPMScheduler | DDIMScheduler, latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
+    """What the UNet must predict for `latents` noised with `noise` at `timesteps`: the noise, the
+    velocity or the clean latents, as the scheduler's `prediction_type` says (the motion-LoRA trainer
+    and the shapes world's pretraining both train on it)."""
     kind = scheduler.config.prediction_type
     if kind == "epsilon":
         return noise

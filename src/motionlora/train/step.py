@@ -36,6 +36,7 @@ from motionlora.train.checkpoint import Checkpoint
 from motionlora.train.config import TrainConfig
 from motionlora.train.distributed import DistContext, average_gradients
 from motionlora.train.losses import NoiseDraw, appearance_debiased_loss, diffusion_loss, draw_noise, frame_difference_loss, prediction_target
+from motionlora.train.schedule import lr_factor
 
 
 class NonFiniteStepError(FloatingPointError):
@@ -64,18 +65,6 @@ def micro_batch(dataset: PreprocessedDataset, slots: Sequence[tuple[int, int]], 
     indices = torch.tensor([index for index, _ in slots])
     noise = draw_noise([seed for _, seed in slots], dataset.latents.shape[1:], num_train_timesteps)
     return MicroBatch(dataset.latents[indices].to(device), dataset.text_embeddings[indices].to(device), noise.to(device))
-
-
-def lr_factor(config: TrainConfig, step: int) -> float:
-    """Learning-rate multiplier for (0-based) optimizer step `step`: linear warmup, then the schedule."""
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    if config.lr_schedule == "constant":
-        return 1.0
-    progress = min(1.0, (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps))
-    if config.lr_schedule == "linear":
-        return 1.0 - progress
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def precision_dtype(mixed_precision: str, device: torch.device) -> torch.dtype:
@@ -146,7 +135,8 @@ class Trainer:
         if self.spatial_params:
             groups.append({"params": self.spatial_params, "lr": config.spatial_learning_rate})
         self.optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, partial(lr_factor, config))
+        schedule = partial(lr_factor, warmup_steps=config.warmup_steps, total_steps=config.steps, schedule=config.lr_schedule)
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.scaler = torch.amp.GradScaler("cuda") if dtype == torch.float16 else None
 
     def _backward(self, loss: torch.Tensor) -> None:
