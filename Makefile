@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data test run ui bench bench-gpu image lock clean
+.PHONY: setup data test docs run ui bench bench-gpu image lock clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,10 @@ data: setup
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# README's settings tables, rewritten from the settings classes (a unit test fails when they differ).
+docs: setup
+	$(PY) -m motionlora.settings_docs README.md
 
 # The whole pipeline on kfp.local: DVC sample clips, tiny base model, MLflow in ./mlflow.db.
 run: setup data

@@ -1,83 +1,89 @@
 """Typed configs from YAML recipes, with `key=value` overrides and errors that name the bad key.
 
-Each step has a frozen dataclass; a recipe in `configs/` holds one section per step. Unknown keys
-are refused with the list of valid ones, since a misspelt key silently ignored means a run with
-settings nobody asked for. So are YAML's `.nan` and `.inf` for any number: no setting means
-anything by them, and a NaN learning rate or gate threshold fails no comparison, so it would
-otherwise run (or pass) silently.
+Each step's settings are a frozen pydantic dataclass (`@settings_class`), each field carrying its
+meaning (`Field(description=...)`, from which README's settings tables are generated); a recipe in
+`configs/` holds one section per step. Validation is pydantic's strict mode: a number is not read
+from a string nor a boolean from `yes`, and every element of a list is checked. Unknown keys are
+refused with the list of valid ones, since a misspelt key silently ignored means a run with
+settings nobody asked for. So are NaN and infinity for any number: no setting means anything by
+them, and a NaN learning rate or gate threshold fails no comparison, so it would otherwise run (or
+pass) silently.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
-import types
-import typing
 from pathlib import Path
-from typing import Any, Mapping, Sequence, TypeVar
+from typing import Any, Iterable, Mapping, Sequence, TypeVar
 
+import pydantic.dataclasses
 import yaml
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError
+from typing_extensions import dataclass_transform
 
 T = TypeVar("T")
 
-
-def _matches(value: Any, annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if annotation is Any:
-        return True
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(annotation))
-    if annotation is type(None):
-        return value is None
-    if annotation is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if annotation is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if origin in (list, tuple, Sequence):
-        return isinstance(value, (list, tuple))
-    if origin is dict:
-        return isinstance(value, dict)
-    return isinstance(value, annotation) if isinstance(annotation, type) else True
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
-def _yaml_float(text: str, where: str) -> float:
-    """YAML 1.1 reads `1e-3` (no dot) as a string; a float setting takes it as the number it means."""
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(f"{where}: expected a number, got {text!r}") from None
+@dataclass_transform(frozen_default=True, field_specifiers=(Field,))
+def settings_class(cls: type[T]) -> type[T]:
+    """A frozen pydantic dataclass validated under `STRICT`: a settings class keeps the dataclass
+    API (`dataclasses.replace`, `asdict`, `fields`) and is checked however it is built."""
+    return pydantic.dataclasses.dataclass(cls, frozen=True, config=STRICT)
+
+
+def one_of(choices: Iterable[str]) -> AfterValidator:
+    """A str setting restricted to `choices`, the keys of a registry defined elsewhere (presets,
+    schedulers): `Annotated[str, one_of(PRESETS)]`."""
+    valid = sorted(choices)
+
+    def check(value: str) -> str:
+        if value not in valid:
+            raise ValueError(f"must be one of {valid}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _sentence(error: Mapping[str, Any], where: str) -> str:
+    """One of pydantic's errors as `where.key: must be ..., got value`."""
+    message = str(error["msg"])
+    for theirs, ours in (("Input should be ", "must be "), ("Value error, ", "")):
+        if message.startswith(theirs):
+            message = ours + message[len(theirs):]
+    message = message[:1].lower() + message[1:]
+    if not error["loc"]:
+        return f"{where}: {message}"
+    return f"{where}.{'.'.join(str(part) for part in error['loc'])}: {message}, got {error['input']!r}"
+
+
+def _tuples(value: Any) -> Any:
+    """YAML and JSON have one sequence type, the list; settings are frozen, so theirs are tuples."""
+    if isinstance(value, list):
+        return tuple(_tuples(item) for item in value)
+    return value
 
 
 def config_from_dict(cls: type[T], data: Mapping[str, Any], where: str = "config") -> T:
-    """Build dataclass `cls` from `data`, checking key names and value types."""
+    """Settings class `cls` from `data`; one line naming `where.key` for each bad value."""
     if not isinstance(data, Mapping):
         raise ValueError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - set(fields))
+    valid = sorted(f.name for f in dataclasses.fields(cls) if f.init)
+    unknown = sorted(set(data) - set(valid))
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {sorted(fields)}")
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in data.items():
-        hint = hints[key]
-        if dataclasses.is_dataclass(hint):
-            value = config_from_dict(hint, value, f"{where}.{key}")
-        elif isinstance(value, list) and typing.get_origin(hint) is tuple:
-            value = tuple(value)
-        elif isinstance(value, str) and _matches(1.5, hint) and not _matches(value, hint):
-            value = _yaml_float(value, f"{where}.{key}")
-        if not _matches(value, hint):
-            raise ValueError(f"{where}.{key}: expected {hint}, got {value!r}")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{where}.{key}: must be a finite number, got {value!r}")
-        values[key] = value
-    return cls(**values)
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys: {valid}")
+    try:
+        return cls(**{key: _tuples(value) for key, value in data.items()})
+    except ValidationError as err:
+        raise ValueError("; ".join(_sentence(error, where) for error in err.errors())) from None
 
 
 class _RecipeLoader(yaml.SafeLoader):
-    """YAML with YAML 1.2's booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans,
-    so `highway_scope: off` (or `--set highway_scope=off`) would arrive as False."""
+    """YAML with YAML 1.2's booleans and floats. YAML 1.1 also reads yes/no/on/off as booleans, so
+    `highway_scope: off` (or `--set highway_scope=off`) would arrive as False; and it reads `1e-3`
+    (no dot) as a string, where every setting means the number."""
 
 
 _RecipeLoader.yaml_implicit_resolvers = {
@@ -85,10 +91,13 @@ _RecipeLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _RecipeLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+.0123456789")
+)
 
 
 def load_yaml(text: str) -> Any:
-    """A recipe or `--set` value as YAML, with only true/false as booleans (`_RecipeLoader`)."""
+    """A recipe or `--set` value as YAML, with YAML 1.2's booleans and floats (`_RecipeLoader`)."""
     return yaml.load(text, Loader=_RecipeLoader)  # a SafeLoader: builds no Python objects
 
 

@@ -8,60 +8,83 @@ what the stock pipeline computes.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from contextlib import ExitStack
-from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Protocol, Sequence
 
 import numpy as np
 import torch
 from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+from pydantic import Field
 from tqdm.auto import tqdm
 
+from motionlora.config import load_config, one_of, settings_class
 from motionlora.models.backbone import text_condition
 from motionlora.models.encoders import encode_prompts, vae_scale_factor
 from motionlora.models.loading import T2VModel
-from motionlora.motion.highway import HIGHWAY_SCOPES, appearance_highway
+from motionlora.motion.highway import BETA_MEANING, SCOPE_MEANING, HighwayScope, HighwaySettings, appearance_highway
 from motionlora.motion.lora import lora_modules, lora_scale, set_lora_enabled
 from motionlora.motion.tap import MOTION_ADAPTER
 
 SCHEDULERS = {"ddim": DDIMScheduler, "dpm++": DPMSolverMultistepScheduler}
 
 
-@dataclass(frozen=True)
+@settings_class
 class SamplingConfig:
-    """How to sample one video.
+    """How to sample one video: the `sampling` section of a recipe (see `sampling_config`)."""
 
-    `pli_tau`: phased LoRA integration — the adapter (and AH) act only at timesteps t > τ (the
-    early, high-noise steps that lay out motion); later steps use the base model. None = all steps.
-    `width`/`height` default to the UNet's native sample size. `adapter=False` samples the base
-    model (no motion LoRA, no AH) even when an adapter is loaded, e.g. for a same-seed comparison.
-    `compile`: `torch.compile` the UNet in place on first use. The same output within float
-    rounding and 1.6x faster per video on 2 CPU cores (shapes model, benchmarks/RESULTS.md), after a
-    one-off compile of 1-2 minutes: worth it when one process samples many videos, not for one.
-    """
+    steps: int = Field(25, ge=1, description="denoising steps")
+    guidance_scale: float = Field(7.5, description="classifier-free guidance scale (1 turns CFG off)")
+    frames: int = Field(16, ge=1, description="frames per video")
+    width: int | None = Field(None, ge=1, description="output width in pixels, a multiple of the VAE's downscale factor; "
+                              "null = the UNet's native size")
+    height: int | None = Field(None, ge=1, description="output height in pixels, as `width`")
+    scheduler: Annotated[str, one_of(SCHEDULERS)] = Field(
+        "ddim", description="`ddim` or `dpm++` (DPM-Solver++ multistep), both from the base model's scheduler config")
+    negative_prompt: str = Field("", description="the unconditional prompt for CFG")
+    highway: HighwayScope = Field("off", description=f"{SCOPE_MEANING}; a loaded adapter brings its own (motion.json)")
+    beta: float = Field(HighwaySettings().beta, description=f"{BETA_MEANING}; a loaded adapter brings its own")
+    pli_tau: int | None = Field(None, ge=0, description="phased LoRA integration: the adapter and AH act only at timesteps "
+                                "t > τ (0–1000), the early, high-noise steps that lay out motion; later steps use the base "
+                                "model. null = every step; a loaded adapter brings its own")
+    lora_scale: float = Field(1.0, description="scale of the motion-LoRA update")
+    decode_chunk: int = Field(8, ge=1, description="frames decoded by the VAE at once (memory)")
+    adapter: bool = Field(True, description="false samples the base model (no motion LoRA, no AH) even when an adapter "
+                          "is loaded, e.g. for a same-seed comparison")
+    compile: bool = Field(False, description="`torch.compile` the UNet before the first video: same output within float "
+                          "rounding, 1.44× the stock pipeline per video on 2 CPU cores (benchmarks/RESULTS.md), after a "
+                          "one-off compile (17 s with a warm inductor cache, about 2 min cold); for processes that sample "
+                          "many videos")
 
-    steps: int = 25
-    guidance_scale: float = 7.5
-    frames: int = 16
-    width: int | None = None
-    height: int | None = None
-    scheduler: str = "ddim"
-    negative_prompt: str = ""
-    highway: str = "off"
-    beta: float = 1.0
-    pli_tau: int | None = None
-    lora_scale: float = 1.0
-    decode_chunk: int = 8
-    adapter: bool = True
-    compile: bool = False
+    @property
+    def highway_settings(self) -> HighwaySettings:
+        """`highway` and `beta` as the one value `appearance_highway` takes."""
+        return HighwaySettings(self.highway, self.beta)
 
-    def __post_init__(self) -> None:
-        if self.scheduler not in SCHEDULERS:
-            raise ValueError(f"scheduler {self.scheduler!r} is not one of {sorted(SCHEDULERS)}")
-        if self.highway not in HIGHWAY_SCOPES:
-            raise ValueError(f"highway {self.highway!r} is not one of {list(HIGHWAY_SCOPES)}")
-        if self.steps < 1 or self.frames < 1:
-            raise ValueError(f"steps and frames must be >= 1, got steps={self.steps} frames={self.frames}")
+
+class AdapterSampling(Protocol):
+    """How an adapter asks to be sampled: its motion.json (`MotionAdapterInfo`), or during training
+    the `TrainConfig` that will write it."""
+
+    @property
+    def highway_settings(self) -> HighwaySettings: ...
+
+    @property
+    def pli_tau(self) -> int | None: ...
+
+
+def sampling_config(recipe: str | Path | None = None, overrides: Sequence[str] = (), adapter: AdapterSampling | None = None,
+                    **settings: Any) -> SamplingConfig:
+    """The sampling settings of generate, evaluate, training validation and the pyfunc model, in one
+    order: built-in defaults < the `sampling` section of `recipe` with `overrides` (`key=value`) <
+    the adapter's highway and PLI τ < `settings` (a command's flags, a caller's params)."""
+    config = load_config(SamplingConfig, recipe, "sampling", overrides)
+    if adapter is not None:
+        highway = adapter.highway_settings
+        config = dataclasses.replace(config, highway=highway.scope, beta=highway.beta, pli_tau=adapter.pli_tau)
+    return dataclasses.replace(config, **settings)
 
 
 _COMPILED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
@@ -120,7 +143,7 @@ def sample_latents(model: T2VModel, prompt: str, config: SamplingConfig = Sampli
             if has_adapter:
                 set_lora_enabled(unet, MOTION_ADAPTER, adapted)
             model_input = scheduler.scale_model_input(torch.cat([latents] * len(prompts)), t)
-            with appearance_highway(unet, config.highway if adapted else "off", config.beta):
+            with appearance_highway(unet, config.highway_settings if adapted else HighwaySettings("off")):
                 noise = unet(model_input, t, encoder_hidden_states=text).sample
             if use_cfg:
                 uncond, cond = noise.chunk(2)

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Sequence
+from typing import Any
 
 import torch
 
-from motionlora.config import load_config
 from motionlora.data.video import write_video
-from motionlora.generate import SCHEDULERS, SamplingConfig, generate_video
+from motionlora.generate import SCHEDULERS, generate_video, sampling_config
 from motionlora.models.loading import load_t2v_model
-from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
-from motionlora.tracking.adapters import resolve_adapter
+from motionlora.motion.adapter import load_motion_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
+from motionlora.tracking.adapters import resolve_adapter
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -26,30 +25,14 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-_FLAG_FIELDS = {
-    "steps": "steps",
-    "guidance": "guidance_scale",
-    "frames": "frames",
-    "scheduler": "scheduler",
-    "compile": "compile",
-    "negative_prompt": "negative_prompt",
-    "highway": "highway",
-    "beta": "beta",
-    "pli_tau": "pli_tau",
-    "lora_scale": "lora_scale",
-}
-
-
-def sampling_config(args: argparse.Namespace, adapter: MotionAdapterInfo | None, overrides: Sequence[str] = ()) -> SamplingConfig:
-    """Defaults < the recipe's `sampling` section (+ `overrides`) < the adapter's highway/PLI settings
-    < the command's flags (those of `_FLAG_FIELDS` it defines and was given)."""
-    config = load_config(SamplingConfig, args.config, "sampling", overrides)
-    if adapter is not None:
-        config = dataclasses.replace(config, highway=adapter.highway_scope, beta=adapter.highway_beta, pli_tau=adapter.pli_tau)
-    flags = {field: getattr(args, flag) for flag, field in _FLAG_FIELDS.items() if getattr(args, flag, None) is not None}
-    if getattr(args, "size", None):
+def sampling_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The `SamplingConfig` settings given as flags of `motionlora generate` (None: not given)."""
+    flags = {"steps": args.steps, "guidance_scale": args.guidance, "frames": args.frames, "scheduler": args.scheduler,
+             "compile": args.compile, "negative_prompt": args.negative_prompt, "highway": args.highway, "beta": args.beta,
+             "pli_tau": args.pli_tau, "lora_scale": args.lora_scale}
+    if args.size:
         flags["width"], flags["height"] = args.size
-    return dataclasses.replace(config, **flags)
+    return {key: value for key, value in flags.items() if value is not None}
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -57,7 +40,7 @@ def _generate(args: argparse.Namespace) -> int:
     dtype = torch.float16 if args.fp16 else torch.float32
     model = load_t2v_model(args.model, dtype=dtype, device=args.device)
     info = load_motion_adapter(model.unet, adapter, model.identity) if adapter else None
-    config = sampling_config(args, info, args.set)
+    config = sampling_config(args.config, args.set, info, **sampling_flags(args))
     frames = generate_video(model, args.prompt, config, seed=args.seed, progress=True)
     out = write_video(args.out, frames, fps=args.fps)
     settings = ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(config).items())

@@ -31,10 +31,12 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Annotated, Any, Callable, Iterator, Sequence
 
 import numpy as np
+from pydantic import Field, field_validator
 
+from motionlora.config import one_of, settings_class
 from motionlora.motion.highway import HIGHWAY_SCOPES
 from motionlora.motion.tap import PRESETS
 from shapesworld.render import BACKGROUNDS, COLORS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip, trajectory
@@ -81,71 +83,69 @@ class Variant:
         return ah if self.pli_tau is None else f"{ah}, PLI τ={self.pli_tau}"
 
 
-@dataclass(frozen=True)
+def parse_highway(item: str) -> Variant:
+    """A `highways` entry, `scope:β` or a scope alone (β = 1.0), as a sampling variant."""
+    scope, _, beta = str(item).partition(":")
+    if scope not in HIGHWAY_SCOPES:
+        raise ValueError(f"{item!r} — scope must be one of {list(HIGHWAY_SCOPES)}")
+    try:
+        return Variant(scope, float(beta) if beta else 1.0)
+    except ValueError:
+        raise ValueError(f"{item!r} — β after ':' must be a number") from None
+
+
+@settings_class
 class BenchmarkConfig:
-    """The grid (see the module docstring). `highways` are `scope:β` (or `off`); each PLI τ adds a
-    variant with AH off. `steps` must ascend: each count resumes the previous one."""
+    """The grid (see the module docstring): the `benchmark` section of configs/shapes.yaml."""
 
-    concepts: tuple[str, ...] = ("bounce",)
-    regimes: tuple[str, ...] = ("dual-path", "temporal-only", "one-shot")
-    sweep_regime: str = "one-shot"
-    presets: tuple[str, ...] = tuple(PRESETS)
-    learning_rates: tuple[float, ...] = (1e-3, 3e-3)
-    steps: tuple[int, ...] = (400, 1200)
-    highways: tuple[str, ...] = ("off", "all:1.1", "deepest:1.1")
-    pli_taus: tuple[int, ...] = (500,)
-    reference_clips: int = 4
-    prompts: int = 4
-    seeds: int = 2
-    batch_size: int = 8
-    rank: int = 16
-    sampling_steps: int = 20
-    frames: int = 8
-    size: int = 32
-    seed: int = 0
-    threads: int = 2
+    concepts: tuple[Annotated[str, one_of(REFERENCE_APPEARANCE)], ...] = Field(
+        ("bounce",), min_length=1, description="held-out motions to learn (`zigzag`, `circle`, `bounce`, `spiral`), each "
+        "with its reference look")
+    regimes: tuple[Annotated[str, one_of(REGIMES)], ...] = Field(
+        ("dual-path", "temporal-only", "one-shot"), min_length=1, description="where `presets[0]` at `learning_rates[0]` "
+        "is trained: `dual-path`, `temporal-only`, `one-shot`")
+    sweep_regime: Annotated[str, one_of(REGIMES)] = Field(
+        "one-shot", description="the regime where every preset × learning rate × step count is trained")
+    presets: tuple[Annotated[str, one_of(PRESETS)], ...] = Field(
+        tuple(PRESETS), min_length=1, description="motion LoRA presets (see \"Adapters\"); the first one is the leakage probe")
+    learning_rates: tuple[Annotated[float, Field(gt=0, lt=1)], ...] = Field(
+        (1e-3, 3e-3), min_length=1, description="the sweep's learning rates (motion and spatial LoRA)")
+    steps: tuple[Annotated[int, Field(ge=1)], ...] = Field(
+        (400, 1200), min_length=1, description="ascending step counts; each longer one resumes the shorter (constant "
+        "learning rate)")
+    highways: tuple[str, ...] = Field(
+        ("off", "all:1.1", "deepest:1.1"), min_length=1, description="appearance-highway settings each adapter is sampled "
+        "with, `scope:β` or `off`")
+    pli_taus: tuple[Annotated[int, Field(ge=0, lt=1000)], ...] = Field(
+        (500,), description="each adds a sampling variant with PLI (AH off): the adapter acts only at timesteps > τ")
+    reference_clips: int = Field(4, ge=1, description="reference clips per concept (one-shot: 1)")
+    prompts: int = Field(4, ge=1, description="other-appearance prompts per concept")
+    seeds: int = Field(2, ge=1, description="seeds per prompt")
+    batch_size: int = Field(8, ge=1, description="training batch size, as in `motionlora train`")
+    rank: int = Field(16, ge=1, description="motion LoRA rank, as in `motionlora train`")
+    sampling_steps: int = Field(20, ge=1, description="denoising steps, as in `motionlora generate`")
+    frames: int = Field(8, ge=1, description="frames per clip, trained and sampled")
+    size: int = Field(32, ge=1, description="clip width and height in pixels")
+    seed: int = Field(0, description="training seed, as in `motionlora train`")
+    threads: int = Field(2, ge=1, description="torch CPU threads")
 
-    def __post_init__(self) -> None:
-        problems = []
-        unknown = [c for c in self.concepts if c not in REFERENCE_APPEARANCE]
-        if unknown:
-            problems.append(f"concepts {unknown} are not held-out motions with a reference appearance: {sorted(REFERENCE_APPEARANCE)}")
-        for key, values, valid in (("presets", self.presets, PRESETS), ("regimes", self.regimes + (self.sweep_regime,), REGIMES)):
-            bad = [v for v in values if v not in valid]
-            if bad:
-                problems.append(f"{key}: {bad} not among {sorted(valid)}")
-        for key in ("concepts", "regimes", "presets", "learning_rates", "steps", "highways"):
-            if not getattr(self, key):
-                problems.append(f"{key} must not be empty")
-        if any(not isinstance(lr, (int, float)) or not 0 < lr < 1 for lr in self.learning_rates):
-            problems.append(f"learning_rates must be numbers in (0, 1), got {list(self.learning_rates)}")
-        if list(self.steps) != sorted(set(self.steps)) or any(not isinstance(s, int) or s < 1 for s in self.steps):
-            problems.append(f"steps must be ascending positive integers, got {list(self.steps)}")
-        try:
-            self.variants()
-        except ValueError as err:
-            problems.append(str(err))
-        for key in ("reference_clips", "prompts", "seeds", "batch_size", "rank", "sampling_steps", "threads"):
-            if getattr(self, key) < 1:
-                problems.append(f"{key} must be >= 1, got {getattr(self, key)}")
-        if problems:
-            raise ValueError("benchmark config: " + "; ".join(problems))
+    @field_validator("steps")
+    @classmethod
+    def _ascending(cls, steps: tuple[int, ...]) -> tuple[int, ...]:
+        if list(steps) != sorted(set(steps)):
+            raise ValueError("must ascend: each step count resumes the run of the previous one")
+        return steps
+
+    @field_validator("highways")
+    @classmethod
+    def _parse(cls, highways: tuple[str, ...]) -> tuple[str, ...]:
+        for item in highways:
+            parse_highway(item)
+        return highways
 
     def variants(self) -> list[Variant]:
         """Every sampling variant of each adapter: the AH settings, then one per PLI τ."""
-        found = []
-        for item in self.highways:
-            scope, _, beta = str(item).partition(":")
-            if scope not in HIGHWAY_SCOPES:
-                raise ValueError(f"highways: {item!r} — scope must be one of {list(HIGHWAY_SCOPES)}")
-            try:
-                found.append(Variant(scope, float(beta) if beta else 1.0))
-            except ValueError:
-                raise ValueError(f"highways: {item!r} — β after ':' must be a number") from None
-        bad = [tau for tau in self.pli_taus if not isinstance(tau, int) or not 0 <= tau < 1000]
-        if bad:
-            raise ValueError(f"pli_taus must be timesteps in [0, 1000), got {bad}")
-        return found + [Variant(pli_tau=tau) for tau in self.pli_taus]
+        return [parse_highway(item) for item in self.highways] + [Variant(pli_tau=tau) for tau in self.pli_taus]
 
     def clips_for(self, regime: str) -> int:
         return REGIMES[regime].reference_clips or self.reference_clips

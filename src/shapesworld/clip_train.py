@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
+from motionlora.config import settings_class
 from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip
 from shapesworld.world import build_tokenizer, random_specs
 
@@ -28,22 +30,23 @@ ZERO_SHOT_ATTRIBUTES = {"color": tuple(COLORS), "shape": SHAPES, "background": B
 RECORD = "training.json"
 
 
-@dataclass(frozen=True)
+@settings_class
 class ClipTrainConfig:
     """The `clip` section of configs/shapes.yaml."""
 
-    seed: int = 0
-    clips: int = 3000
-    steps: int = 800
-    batch_size: int = 64
-    lr: float = 1e-3
-    hidden: int = 64
-    layers: int = 2
-    heads: int = 2
-    patch_size: int = 8
-    projection_dim: int = 64
-    eval_samples: int = 300
-    threads: int = 1
+    seed: int = Field(0, description="frame pool, initialisation and data order")
+    clips: int = Field(3000, ge=1, description="rendered clips, one random frame of each with the clip's caption (of "
+                       "any motion: motion is invisible in a frame)")
+    steps: int = Field(800, ge=1, description="training steps (one-cycle learning-rate schedule)")
+    batch_size: int = Field(64, ge=1, description="frames per step")
+    lr: float = Field(1e-3, gt=0, description="peak AdamW learning rate")
+    hidden: int = Field(64, ge=1, description="hidden size of both towers")
+    layers: int = Field(2, ge=1, description="layers of both towers")
+    heads: int = Field(2, ge=1, description="attention heads of both towers")
+    patch_size: int = Field(8, ge=1, description="vision patch size in pixels (32x32 frames in patches of 8: 16 patches)")
+    projection_dim: int = Field(64, ge=1, description="size of the shared image-text embedding")
+    eval_samples: int = Field(300, ge=1, description="fresh frames the zero-shot attribute accuracy is measured on")
+    threads: int = Field(1, ge=1, description="torch CPU threads")
 
 
 def build_clip(config: ClipTrainConfig, tokenizer, image_size: int = 32):

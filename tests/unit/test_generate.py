@@ -11,8 +11,8 @@ from helpers import randomize_lora
 
 from motionlora.cli import build_parser, main
 from motionlora.data.decode import decode_clip
-from motionlora.generate import SamplingConfig, compile_once, generate_video, sample_latents
-from motionlora.generate_commands import sampling_config
+from motionlora.generate import SamplingConfig, compile_once, generate_video, sample_latents, sampling_config
+from motionlora.generate_commands import sampling_flags
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 from motionlora.testing.stock import diffusers_pipeline
@@ -113,6 +113,6 @@ def test_compile_wraps_the_unet_once_however_often_it_is_asked(tiny_model_dir):
 def test_the_compile_flag_and_setting_reach_the_sampling_config():
     parser = build_parser()
     base = ["generate", "--model", "m", "--prompt", "p", "--out", "o.mp4"]
-    assert sampling_config(parser.parse_args(base), None).compile is False
-    assert sampling_config(parser.parse_args([*base, "--compile"]), None).compile is True
-    assert sampling_config(parser.parse_args(base), None, ["compile=true"]).compile is True
+    assert sampling_config(**sampling_flags(parser.parse_args(base))).compile is False
+    assert sampling_config(**sampling_flags(parser.parse_args([*base, "--compile"]))).compile is True
+    assert sampling_config(None, ["compile=true"], **sampling_flags(parser.parse_args(base))).compile is True

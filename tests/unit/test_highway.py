@@ -9,6 +9,7 @@ from helpers import run_unet, unet_inputs
 
 from motionlora.models import load_t2v_model
 from motionlora.motion import appearance_highway, highway_layers
+from motionlora.motion.highway import HighwaySettings
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def test_selected_skips_are_beta_times_spatial_output(backbone_dir, scope, beta)
     stock_skips = dict(stock_skips)
     for h in handles:
         h.remove()
-    with appearance_highway(unet, scope, beta) as selected:
+    with appearance_highway(unet, HighwaySettings(scope, beta)) as selected:
         skips, spatial, handles = _record(unet)
         run_unet(unet, inputs)
     for h in handles:
@@ -71,10 +72,10 @@ def test_off_is_stock_diffusers_and_the_context_leaves_no_trace(unet, tiny_model
     stock = UNet3DConditionModel.from_pretrained(tiny_model_dir, subfolder="unet").eval()
     inputs = unet_inputs(unet)
     expected = run_unet(stock, inputs)
-    with appearance_highway(unet, "off", 1.1) as selected:
+    with appearance_highway(unet, HighwaySettings("off", 1.1)) as selected:
         assert selected == {}
         assert torch.equal(run_unet(unet, inputs), expected)
-    with appearance_highway(unet, "all", 1.1):
+    with appearance_highway(unet, HighwaySettings("all", 1.1)):
         assert not torch.equal(run_unet(unet, inputs), expected)
     assert torch.equal(run_unet(unet, inputs), expected)
     assert all(not block._forward_hooks for block in unet.down_blocks)
@@ -82,5 +83,6 @@ def test_off_is_stock_diffusers_and_the_context_leaves_no_trace(unet, tiny_model
 
 def test_unknown_scope_is_refused(unet):
     with pytest.raises(ValueError, match="deepest"):
-        with appearance_highway(unet, "shallow"):
-            pass
+        HighwaySettings("shallow")
+    with pytest.raises(ValueError, match="deepest"):
+        highway_layers(unet, "shallow")

@@ -72,11 +72,11 @@ def test_scores_a_copy_of_the_reference_as_leaked(zigzag):
 def test_config_refuses_what_it_cannot_run():
     with pytest.raises(ValueError, match="left"):
         BenchmarkConfig(concepts=("left",))
-    with pytest.raises(ValueError, match=r"steps must be ascending positive integers, got \[600, 200\]"):
+    with pytest.raises(ValueError, match=r"steps\n  Value error, must ascend"):
         BenchmarkConfig(steps=(600, 200))
     with pytest.raises(ValueError, match="'sideways:1.1' — scope must be one of"):
         BenchmarkConfig(highways=("sideways:1.1",))
-    with pytest.raises(ValueError, match=r"regimes: \['two-shot'\]"):
+    with pytest.raises(ValueError, match=r"sweep_regime\n  Value error, must be one of \['dual-path', 'one-shot', 'temporal-only'\]"):
         BenchmarkConfig(sweep_regime="two-shot")
 
 

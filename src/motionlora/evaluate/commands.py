@@ -19,7 +19,7 @@ from motionlora.evaluate.clip import load_clip
 from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE, VIDEOS_DIR
 from motionlora.evaluate.report import title_sentence, write_report
 from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate_adapter
-from motionlora.generate_commands import sampling_config
+from motionlora.generate import sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
 from motionlora.tracking.adapters import resolve_adapter
@@ -80,7 +80,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     adapter = resolve_adapter(args.adapter, args.tracking_uri)
     model = load_t2v_model(args.model, device=args.device)
     info = load_motion_adapter(model.unet, adapter, model.identity)
-    sampling = sampling_config(args, info)
+    flags = {"highway": args.highway, "beta": args.beta, "pli_tau": args.pli_tau, "steps": args.steps, "frames": args.frames,
+             "guidance_scale": args.guidance}
+    sampling = sampling_config(args.config, (), info, **{key: value for key, value in flags.items() if value is not None})
     references = read_references(args.references)
     clip = load_clip(config.clip_model, device=args.device)
     out_dir = Path(args.out)

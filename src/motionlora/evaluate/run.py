@@ -14,11 +14,13 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Annotated, Any, Callable, Sequence
 
 import numpy as np
+from pydantic import Field
 
 from motionlora import stats
+from motionlora.config import one_of, settings_class
 from motionlora.data.frames import resize_frames
 from motionlora.evaluate.clip import DEFAULT_CLIP, ClipScorer
 from motionlora.evaluate.judges import JUDGE_METRICS, JUDGE_MODES, find_judge
@@ -60,25 +62,23 @@ DIRECTION = {
 }
 
 
-@dataclass(frozen=True)
+@settings_class
 class EvaluationConfig:
     """The `evaluate` section of a recipe.
 
     The gate asks whether the 95% CI of the paired motion gain excludes 0, so the number of
     prompt × seed pairs matters: with n pairs the interval's half-width is t(n−1)·sd/√n, and
     t is 12.7 for 2 pairs, 3.18 for 4 and 2.36 for 8. Use at least 4 prompts × 2 seeds.
-    `judge`: run an installed judge on every clip — "auto" when one reads every prompt (the shapes
-    world's reads shapes-world captions), "on" (fails if none does), "off".
     """
 
-    prompts: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = (0, 1)
-    clip_model: str = DEFAULT_CLIP
-    judge: str = "auto"
-
-    def __post_init__(self) -> None:
-        if self.judge not in JUDGE_MODES:
-            raise ValueError(f"evaluate.judge must be one of {list(JUDGE_MODES)}, got {self.judge!r}")
+    prompts: tuple[str, ...] = Field((), description="evaluation prompts (`--prompts` overrides); ask for appearances "
+                                     "unlike the reference clips: only such prompts can show leakage")
+    seeds: tuple[int, ...] = Field((0, 1), description="seeds per prompt; each prompt × seed pair is sampled with the "
+                                   "adapter and with the base model")
+    clip_model: str = Field(DEFAULT_CLIP, description="CLIP model (folder or hub id) of the CLIP-based metrics")
+    judge: Annotated[str, one_of(JUDGE_MODES)] = Field(
+        "auto", description="run an installed judge on every clip: `auto` when one reads every prompt (the shapes "
+        "world's reads shapes-world captions), `on` (fails if none does), `off`")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from motionlora import __version__
 from motionlora.finite import read_tensors, require_finite
 from motionlora.models.identity import ModelIdentity, identity_mismatch
+from motionlora.motion.highway import HighwayScope, HighwaySettings
 from motionlora.motion.lora import inject_lora, lora_modules
 from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, motion_lora_targets
 
@@ -41,8 +42,8 @@ class MotionAdapterInfo:
     rank: int
     alpha: float
     base_model: dict[str, str]
-    highway_scope: str = "all"
-    highway_beta: float = 1.1
+    highway_scope: HighwayScope = HighwaySettings().scope
+    highway_beta: float = HighwaySettings().beta
     pli_tau: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = FORMAT
@@ -60,6 +61,11 @@ class MotionAdapterInfo:
             raise ValueError(f"{path}: preset {data.get('preset')!r} is not one of {sorted(PRESETS)}")
         return cls(**data)
 
+    @property
+    def highway_settings(self) -> HighwaySettings:
+        """The appearance highway the adapter is sampled with unless a caller says otherwise."""
+        return HighwaySettings(self.highway_scope, self.highway_beta)
+
     def write(self, adapter_dir: Path) -> None:
         (adapter_dir / MOTION_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
@@ -69,8 +75,8 @@ def save_motion_adapter(
     out_dir: str | Path,
     identity: ModelIdentity,
     preset: str,
-    highway_scope: str = "all",
-    highway_beta: float = 1.1,
+    highway_scope: HighwayScope = HighwaySettings().scope,
+    highway_beta: float = HighwaySettings().beta,
     pli_tau: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:

@@ -12,13 +12,30 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import partial
-from typing import Iterator
+from typing import Iterator, Literal, get_args
 
 import torch
+from pydantic import Field
 
+from motionlora.config import settings_class
 from motionlora.models.backbone import CROSS_ATTENTION_DOWN_BLOCKS
 
-HIGHWAY_SCOPES = ("off", "all", "deepest")
+HighwayScope = Literal["off", "all", "deepest"]
+HIGHWAY_SCOPES: tuple[str, ...] = get_args(HighwayScope)
+SCOPE_MEANING = ("appearance-highway scope: `off`, `all` (every cross-attention down block), `deepest` (only the "
+                 "skips that feed `up_blocks[1]`, as the authors' code)")
+BETA_MEANING = "appearance-highway scale β on the spatial output (the paper's best: 1.1)"
+
+
+@settings_class
+class HighwaySettings:
+    """How the appearance highway acts when an adapter is sampled. Recipes and motion.json spell it
+    flat (`highway_scope`/`highway_beta` in `train` and motion.json, `highway`/`beta` in `sampling`);
+    the configs hand it over as one value. The defaults are what an adapter records when its recipe
+    says nothing: the paper's best setting."""
+
+    scope: HighwayScope = Field("all", description=SCOPE_MEANING)
+    beta: float = Field(1.1, description=BETA_MEANING)
 
 
 def _skip_sources(unet: torch.nn.Module) -> list[tuple[int, int | None]]:
@@ -83,19 +100,19 @@ def _reroute_skips(store: dict[int, torch.Tensor], block_index: int, layers: tup
 
 
 @contextmanager
-def appearance_highway(unet: torch.nn.Module, scope: str = "all", beta: float = 1.1) -> Iterator[dict[int, tuple[int, ...]]]:
+def appearance_highway(unet: torch.nn.Module, highway: HighwaySettings) -> Iterator[dict[int, tuple[int, ...]]]:
     """Within the block, the selected skips equal β × the spatial-attention output.
 
     Yields the selected layers. Scope `off` installs nothing: the forward pass is stock diffusers.
     """
-    selected = highway_layers(unet, scope)
+    selected = highway_layers(unet, highway.scope)
     handles = []
     for b, layers in selected.items():
         block = unet.down_blocks[b]
         store: dict[int, torch.Tensor] = {}
         for layer, attn in enumerate(block.attentions):
             handles.append(attn.register_forward_hook(partial(_keep_spatial, store, layer)))
-        handles.append(block.register_forward_hook(partial(_reroute_skips, store, b, layers, beta)))
+        handles.append(block.register_forward_hook(partial(_reroute_skips, store, b, layers, highway.beta)))
     try:
         yield selected
     finally:

@@ -27,6 +27,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
+from pydantic import Field
+
+from motionlora.config import config_from_dict, settings_class
 from motionlora.stats import mean_ci95
 
 MOTION_GAIN = "motion_gain"
@@ -38,28 +41,25 @@ CI_METRICS = (MOTION_GAIN, TEXT_DELTA, LEAKAGE, PAIR_METRIC)
 MIN_SHARED_PAIRS = 2
 
 
-@dataclass(frozen=True)
+@settings_class
 class GateConfig:
     """The `gate` section of a recipe; pipeline parameters of the same names override it."""
 
-    min_motion_gain: float = 0.0
-    text_alignment_tolerance: float = 5.0
-    max_appearance_leakage: float = 5.0
-    tolerance: float = 0.05
-
-    def __post_init__(self) -> None:
-        if not self.tolerance >= 0:
-            raise ValueError(f"gate tolerance must be >= 0, got {self.tolerance}")
-        if not self.text_alignment_tolerance >= 0:
-            raise ValueError(f"gate text_alignment_tolerance must be >= 0, got {self.text_alignment_tolerance}")
+    min_motion_gain: float = Field(0.0, description="the lower bound of the 95% CI of `motion_gain` must be above it "
+                                   "(0.0: the gain is positive with 95% confidence; one pair has no interval and fails)")
+    text_alignment_tolerance: float = Field(5.0, ge=0, description="CLIP points (× 100) the adapter may cost the prompt: "
+                                            "the mean `text_alignment_delta` must be at least minus this")
+    max_appearance_leakage: float = Field(5.0, description="ceiling on the mean `appearance_leakage` (CLIP similarity to "
+                                          "the reference frames minus the base model's, × 100)")
+    tolerance: float = Field(0.05, ge=0, description="how much worse than the champion is still no regression: the 95% "
+                             "CI upper bound of candidate − champion concept motion fidelity over the shared pairs must be "
+                             "at least minus this (the `motion_gain` means when the pairs are not comparable)")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> GateConfig:
-        from motionlora.config import config_from_dict
-
         return config_from_dict(cls, json.loads(text), "recorded gate settings")
 
 

@@ -8,15 +8,13 @@ settings that would change what the remaining steps compute.
 from __future__ import annotations
 
 import dataclasses
-import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from motionlora.motion.highway import HIGHWAY_SCOPES
+from pydantic import Field
+
+from motionlora.config import one_of, settings_class
+from motionlora.motion.highway import BETA_MEANING, SCOPE_MEANING, HighwayScope, HighwaySettings
 from motionlora.motion.tap import DEFAULT_PRESET, PRESETS
-
-LR_SCHEDULES = ("constant", "linear", "cosine")
-MIXED_PRECISIONS = ("no", "bf16", "fp16")
 
 # Settings a resumed run may change: they decide how long to run, what to record or how much memory a
 # step takes, not what it computes (`model` may move: the checkpoint's base-model hashes are checked).
@@ -27,76 +25,60 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@settings_class
 class TrainConfig:
-    """How to train a motion adapter. See the README's training table for each key's meaning."""
+    """How to train a motion adapter: the `train` section of a recipe."""
 
-    model: str | None = None
-    preset: str = DEFAULT_PRESET
-    rank: int = 16
-    alpha: float | None = None
-    dropout: float = 0.0
-    spatial_rank: int | None = None
-    learning_rate: float = 5e-4
-    spatial_learning_rate: float = 5e-4
-    weight_decay: float = 0.0
-    lr_schedule: str = "constant"
-    warmup_steps: int = 0
-    max_grad_norm: float | None = 1.0
-    steps: int = 400
-    batch_size: int = 1
-    gradient_accumulation: int = 1
-    dual_path: bool = True
-    ad_loss: bool = False
-    ad_beta: float = 1.0
-    mixed_precision: str = "no"
-    gradient_checkpointing: bool = False
-    fold_spatial_lora: bool = True
-    torch_compile: bool = False
-    seed: int = 0
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 2
-    validation_prompts: tuple[str, ...] = ()
-    validation_every: int = 100
-    validation_sampling_steps: int = 25
-    validation_guidance: float = 7.5
-    validation_seed: int = 0
-    log_every: int = 1
-    highway_scope: str = "all"
-    highway_beta: float = 1.1
-    pli_tau: int | None = None
-    debug_check_sync: bool = False
+    model: str | None = Field(None, description="base model (`--model` overrides)")
+    preset: Annotated[str, one_of(PRESETS)] = Field(
+        DEFAULT_PRESET, description="motion LoRA preset: `all`, `reference`, `tap-k`, `tap-qk`, `tap-qk-motion` (see \"Adapters\")")
+    rank: int = Field(16, ge=1, description="motion LoRA rank")
+    alpha: float | None = Field(None, description="motion LoRA alpha (the update is scaled by alpha / rank); null = `rank`")
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="dropout on the input of the motion and spatial LoRAs")
+    spatial_rank: int | None = Field(None, ge=1, description="spatial LoRA rank; null = `rank`")
+    learning_rate: float = Field(5e-4, gt=0, description="AdamW learning rate of the motion LoRA")
+    spatial_learning_rate: float = Field(5e-4, gt=0, description="AdamW learning rate of the spatial LoRA")
+    weight_decay: float = Field(0.0, description="AdamW weight decay")
+    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+        "constant", description="learning-rate schedule after the warm-up: `constant`, `linear` or `cosine` decay to 0 at `steps`")
+    warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear learning-rate warm-up")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping per adapter; null = off")
+    steps: int = Field(400, ge=1, description="optimizer steps")
+    batch_size: int = Field(1, ge=1, description="clips per device per micro-step")
+    gradient_accumulation: int = Field(1, ge=1, description="micro-steps per optimizer step")
+    dual_path: bool = Field(True, description="a spatial LoRA trained on one random frame with the motion LoRA off "
+                            "(MotionDirector); discarded at the end")
+    ad_loss: bool = Field(False, description="add MotionDirector's appearance-debiased temporal loss")
+    ad_beta: float = Field(1.0, description="β of the appearance-debiased loss: how much of an anchor frame is subtracted "
+                           "from every frame")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="`no`, `bf16`, `fp16` (GPU only; refused on CPU)")
+    gradient_checkpointing: bool = Field(False, description="recompute each U-Net block's activations in backward")
+    fold_spatial_lora: bool = Field(True, description="in the temporal path, fold the frozen spatial LoRA into float32 base "
+                                    "weights instead of running its branch (same math up to rounding)")
+    torch_compile: bool = Field(False, description="`torch.compile` the U-Net (compiles on the first steps; see "
+                                "`benchmarks/RESULTS.md`)")
+    seed: int = Field(0, description="LoRA initialisation, data order and noise")
+    checkpoint_every: int = Field(100, ge=1, description="checkpoint interval in optimizer steps")
+    keep_checkpoints: int = Field(2, ge=1, description="how many of the newest checkpoints to keep")
+    validation_prompts: tuple[str, ...] = Field((), description="prompts sampled on rank 0 every `validation_every` steps "
+                                                "and at the end; empty = no validation")
+    validation_every: int = Field(100, ge=1, description="validation interval in optimizer steps")
+    validation_sampling_steps: int = Field(25, ge=1, description="denoising steps of the validation videos")
+    validation_guidance: float = Field(7.5, description="classifier-free guidance scale of the validation videos")
+    validation_seed: int = Field(0, description="seed of the validation videos")
+    log_every: int = Field(1, ge=1, description="metric logging interval in optimizer steps")
+    highway_scope: HighwayScope = Field(HighwaySettings().scope, description=f"{SCOPE_MEANING}; recorded in motion.json "
+                                        "as the adapter's default and used for validation")
+    highway_beta: float = Field(HighwaySettings().beta, description=f"{BETA_MEANING}; recorded in motion.json as the "
+                                "adapter's default and used for validation")
+    pli_tau: int | None = Field(None, ge=0, description="phased LoRA integration τ (see `sampling`), recorded in motion.json "
+                                "as the adapter's default and used for validation; null = every step")
+    debug_check_sync: bool = Field(False, description="compare every rank's LoRA weights after each step; fail if they differ")
 
-    def __post_init__(self) -> None:
-        problems = []
-        if self.preset not in PRESETS:
-            problems.append(f"preset {self.preset!r} is not one of {sorted(PRESETS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            problems.append(f"lr_schedule {self.lr_schedule!r} is not one of {list(LR_SCHEDULES)}")
-        if self.mixed_precision not in MIXED_PRECISIONS:
-            problems.append(f"mixed_precision {self.mixed_precision!r} is not one of {list(MIXED_PRECISIONS)}")
-        if self.highway_scope not in HIGHWAY_SCOPES:
-            problems.append(f"highway_scope {self.highway_scope!r} is not one of {list(HIGHWAY_SCOPES)}")
-        for key in ("rank", "steps", "batch_size", "gradient_accumulation", "checkpoint_every", "keep_checkpoints",
-                    "validation_every", "validation_sampling_steps", "log_every"):
-            if getattr(self, key) < 1:
-                problems.append(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.spatial_rank is not None and self.spatial_rank < 1:
-            problems.append(f"spatial_rank must be >= 1, got {self.spatial_rank}")
-        if self.warmup_steps < 0:
-            problems.append(f"warmup_steps must be >= 0, got {self.warmup_steps}")
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        for key, value in self.to_dict().items():
-            if isinstance(value, float) and not math.isfinite(value):
-                problems.append(f"{key} must be a finite number, got {value}")
-        for key in ("learning_rate", "spatial_learning_rate"):
-            if getattr(self, key) <= 0:
-                problems.append(f"{key} must be > 0, got {getattr(self, key)}")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            problems.append(f"max_grad_norm must be > 0 or null, got {self.max_grad_norm}")
-        if problems:
-            raise ValueError("train config: " + "; ".join(problems))
+    @property
+    def highway_settings(self) -> HighwaySettings:
+        """The appearance highway the adapter will record, and validation samples with."""
+        return HighwaySettings(self.highway_scope, self.highway_beta)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (tuples as lists)."""

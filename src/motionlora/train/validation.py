@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -19,6 +20,9 @@ from motionlora.motion.lora import set_lora_enabled
 from motionlora.motion.spatial import SPATIAL_ADAPTER
 from motionlora.tracking import NullRun
 from motionlora.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from motionlora.generate import SamplingConfig
 
 log = logging.getLogger("motionlora.train")
 
@@ -38,15 +42,14 @@ class Validator:
         """Whether optimizer step `step` (1-based) ends with a validation."""
         return bool(self.config.validation_prompts) and (step % self.config.validation_every == 0 or step == self.config.steps)
 
-    def _sampling(self):
-        from motionlora.generate import SamplingConfig
+    def _sampling(self) -> SamplingConfig:
+        """Sampled as the adapter will be (its highway and PLI τ), at the size of the training clips."""
+        from motionlora.generate import sampling_config
 
         index = self.dataset.index
-        return SamplingConfig(
-            steps=self.config.validation_sampling_steps, guidance_scale=self.config.validation_guidance,
-            frames=index["frames"], width=index["width"], height=index["height"],
-            highway=self.config.highway_scope, beta=self.config.highway_beta, pli_tau=self.config.pli_tau,
-        )
+        return sampling_config(adapter=self.config, steps=self.config.validation_sampling_steps,
+                               guidance_scale=self.config.validation_guidance, frames=index["frames"],
+                               width=index["width"], height=index["height"])
 
     def __call__(self, unet: torch.nn.Module, step: int) -> list[Path]:
         """Sample every validation prompt (fixed seed) without disturbing training's RNG streams."""
