@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from motionlora.evaluate import ClipScorer, load_clip
+from motionlora.evaluate.clip import ClipScorer, load_clip
 from motionlora.testing.tiny_clip import build_tiny_clip
 
 FRAMES = np.random.default_rng(0).integers(0, 256, size=(5, 48, 40, 3), dtype=np.uint8)

@@ -6,11 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from motionlora.evaluate import (
+from motionlora.evaluate.clip import load_clip
+from motionlora.evaluate.metrics import (
     appearance_diversity,
     appearance_leakage,
     concept_motion_fidelity,
-    load_clip,
     motion_fidelity,
     temporal_consistency,
     text_alignment,

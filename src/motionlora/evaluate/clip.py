@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from motionlora.evaluate.metrics import check_frames
+from motionlora.data.video import check_frames
 
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 # Real CLIP's text context; the tiny model keeps it so prompts are cut at the same token count.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from motionlora.registry.gate import Evidence, GateConfig, GateDecision, check_gate
 from motionlora.registry.lock import PromotionLock
@@ -72,13 +72,17 @@ class AliasState:
                          ((CHAMPION, self.champion), (PREVIOUS_CHAMPION, self.previous_champion), (CHALLENGER, self.challenger)))
 
 
+# What a promote or rollback did; "promoted" and "forced" move the champion (names.PROMOTION_KINDS).
+PromotionAction = Literal["promoted", "forced", "rejected", "unchanged", "rolled-back"]
+
+
 @dataclass(frozen=True)
 class PromotionResult:
     """What a promote or rollback did, and why."""
 
     model: str
     version: str
-    action: str  # promoted | forced | rejected | unchanged | rolled-back
+    action: PromotionAction
     before: AliasState
     after: AliasState
     decision: GateDecision | None = None

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from motionlora.data.provenance import clips_provenance
+from motionlora.evaluate.outputs import METRICS_FILE
 from motionlora.registry.gate import CI_METRICS, PAIR_METRIC, GateConfig, GateDecision
 from motionlora.registry.names import (
     TAG_BASE_MODEL,
@@ -40,7 +42,6 @@ from motionlora.tracking import tracking_client
 from motionlora.tracking.errors import MlflowException, already_exists
 from motionlora.tracking.records import log_metrics, record_decision, training_dataset
 
-METRICS_FILE = "metrics.json"
 # What the MLflow runs list shows for each pipeline run (its parent run), to compare runs at a glance.
 HEADLINE_METRICS = ("motion_gain", "text_alignment_delta", "appearance_leakage", "judge_motion_correct")
 
@@ -115,27 +116,19 @@ def gate_tags(evaluation: Mapping[str, Any]) -> dict[str, str]:
 
 def dataset_provenance(ingest_dir: str | Path) -> dict[str, str]:
     """DVC revision and commit (or the plain source) of the clips an ingest folder holds."""
-    from motionlora.data.ingest import read_manifest
-
-    rows = read_manifest(ingest_dir)
-    dvc = [row["dvc"] for row in rows if row.get("dvc")]
-    if not dvc:
-        return {TAG_DATASET_REV: "none (not from DVC): " + ",".join(sorted({str(r.get("source")) for r in rows}))}
-    return {TAG_DATASET_REV: ",".join(sorted({str(d.get("rev") or "workspace") for d in dvc})),
-            TAG_DATASET_COMMIT: ",".join(sorted({str(d.get("commit")) for d in dvc}))}
+    origin = clips_provenance(ingest_dir)
+    if not origin.dvc_revs:
+        return {TAG_DATASET_REV: "none (not from DVC): " + ",".join(origin.sources)}
+    return {TAG_DATASET_REV: ",".join(origin.dvc_revs), TAG_DATASET_COMMIT: ",".join(origin.dvc_commits)}
 
 
 def dataset_input(ingest_dir: str | Path, concept: str, content_hash: str) -> Any:
     """The clips a version was trained on, as an MLflow dataset input (so runs list their dataset):
     where they came from (the DVC path, or the source), the preprocessed content hash as digest, and
     the DVC revision and commit as tags."""
-    from motionlora.data.ingest import read_manifest
-
-    rows = read_manifest(ingest_dir)
-    dvc = [row["dvc"] for row in rows if row.get("dvc")]
-    where = str(dvc[0].get("path") if dvc else rows[0].get("source"))
-    return training_dataset(where, f"{concept}-clips", content_hash[:16],
-                            {"motionlora.clips": str(len(rows)), **dataset_provenance(ingest_dir)})
+    origin = clips_provenance(ingest_dir)
+    return training_dataset(origin.location, f"{concept}-clips", content_hash[:16],
+                            {"motionlora.clips": str(origin.num_clips), **dataset_provenance(ingest_dir)})
 
 
 def version_description(concept: str, preset: str, decision: Any, evaluation: Mapping[str, Any], pipeline_run_id: str) -> str:
