@@ -15,6 +15,7 @@ from pydantic import Field
 from motionlora.config import one_of, settings_class
 from motionlora.motion.highway import BETA_MEANING, SCOPE_MEANING, HighwayScope, HighwaySettings
 from motionlora.motion.tap import DEFAULT_PRESET, PRESETS
+from motionlora.train.schedule import Schedule
 
 # Settings a resumed run may change: they decide how long to run, what to record or how much memory a
 # step takes, not what it computes (`model` may move: the checkpoint's base-model hashes are checked).
@@ -39,7 +40,7 @@ class TrainConfig:
     learning_rate: float = Field(5e-4, gt=0, description="AdamW learning rate of the motion LoRA")
     spatial_learning_rate: float = Field(5e-4, gt=0, description="AdamW learning rate of the spatial LoRA")
     weight_decay: float = Field(0.0, description="AdamW weight decay")
-    lr_schedule: Literal["constant", "linear", "cosine"] = Field(
+    lr_schedule: Schedule = Field(
         "constant", description="learning-rate schedule after the warm-up: `constant`, `linear` or `cosine` decay to 0 at `steps`")
     warmup_steps: int = Field(0, ge=0, description="optimizer steps of linear learning-rate warm-up")
     max_grad_norm: float | None = Field(1.0, gt=0, description="gradient clipping per adapter; null = off")
