@@ -8,21 +8,13 @@ from typing import Any
 
 import torch
 
+from motionlora.cli_args import parse_size
 from motionlora.data.video import write_video
 from motionlora.generate import SCHEDULERS, generate_video, sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
 from motionlora.motion.highway import HIGHWAY_SCOPES
 from motionlora.tracking.adapters import resolve_adapter
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'WxH' → (W, H)."""
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 256x256, got {text!r}") from None
-    return width, height
 
 
 def sampling_flags(args: argparse.Namespace) -> dict[str, Any]:

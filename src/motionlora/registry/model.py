@@ -44,9 +44,11 @@ REQUIREMENTS = (
     "scipy", "mlflow",
 )
 EXAMPLE_PROMPT = "a red circle bouncing on a black background"
-# Sampling settings a caller may pass as params; the rest come from the logged defaults.
-PARAMS = {"steps": ("long", 25), "guidance_scale": ("double", 7.5), "frames": ("long", 16),
-          "highway": ("string", "off"), "beta": ("double", 1.0), "fps": ("double", 8.0)}
+# Sampling settings a caller may pass as params, with their MLflow types; their defaults are logged
+# with the model (the settings it was evaluated with, else the adapter's and the sampler's own).
+PARAMS = {"steps": "long", "guidance_scale": "double", "frames": "long", "highway": "string", "beta": "double",
+          "fps": "double"}
+DEFAULT_FPS = 8.0
 
 
 def pinned_requirements() -> list[str]:
@@ -66,7 +68,7 @@ def signature(defaults: Mapping[str, Any]) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
-    params = [ParamSpec(name, kind, defaults.get(name, default)) for name, (kind, default) in PARAMS.items()]
+    params = [ParamSpec(name, kind, defaults[name]) for name, kind in PARAMS.items()]
     return ModelSignature(
         inputs=Schema([ColSpec("string", "prompt"), ColSpec("long", "seed", required=False)]),
         outputs=Schema([ColSpec("string", "prompt"), ColSpec("long", "seed"), ColSpec("binary", "video_mp4")]),
@@ -127,10 +129,21 @@ class _PyfuncFlavor:
         mlflow_model.save(str(Path(path) / MLMODEL_FILE_NAME))
 
 
+def sampling_defaults(adapter_dir: str | Path, sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """A value for every PARAM: `sampling`'s where it has one, else what predict would use anyway
+    (the one sampling-config rule of `generate.sampling_config`, with the adapter's highway)."""
+    from motionlora.generate import sampling_config
+    from motionlora.motion.adapter import MotionAdapterInfo
+
+    fallback = {**dataclasses.asdict(sampling_config(adapter=MotionAdapterInfo.read(adapter_dir))), "fps": DEFAULT_FPS}
+    return {key: sampling[key] if sampling.get(key) is not None else fallback[key] for key in PARAMS}
+
+
 def log_motion_model(adapter_dir: str | Path, base_model: str, sampling: Mapping[str, Any], name: str = "model") -> Any:
     """Log the adapter as a pyfunc model in the active MLflow run; returns MLflow's ModelInfo.
 
-    `sampling` holds the defaults for the PARAMS (the settings the adapter was evaluated with).
+    `sampling` holds the defaults for the PARAMS (the settings the adapter was evaluated with); a
+    setting it lacks comes from the adapter (highway, β) or the sampler's defaults.
     """
     from mlflow.models import Model
 
@@ -142,7 +155,7 @@ def log_motion_model(adapter_dir: str | Path, base_model: str, sampling: Mapping
     if _folder_size(base_dir) < INCLUDE_BASE_MODEL_BELOW:
         artifacts["base_model"] = str(base_dir)
     identity = identify_model(base_dir, source)
-    defaults = {key: sampling[key] for key in PARAMS if sampling.get(key) is not None}
+    defaults = sampling_defaults(adapter_dir, sampling)
     return Model.log(
         artifact_path=None,
         name=name,
@@ -193,19 +206,18 @@ class MotionVideoModel(mlflow.pyfunc.PythonModel):
         device = "cuda" if torch.cuda.is_available() else "cpu"
         self.model = load_t2v_model(base, device=device)
         self.info = load_motion_adapter(self.model.unet, context.artifacts["adapter"], self.model.identity)
-        self.defaults = {"highway": self.info.highway_scope, "beta": self.info.highway_beta, **config.get("sampling", {})}
+        self.defaults = config.get("sampling", {})
 
     def predict(self, context, model_input, params=None):  # no hints: MLflow would derive a schema from them
         """One video per row of `model_input` (a DataFrame or records with `prompt`, optional `seed`)."""
         import pandas as pd
 
         from motionlora.data.video import write_video
-        from motionlora.generate import SamplingConfig, generate_video
+        from motionlora.generate import generate_video, sampling_config
 
         settings = {**self.defaults, **(params or {})}
-        fps = float(settings.pop("fps", 8.0))
-        fields = {f.name for f in dataclasses.fields(SamplingConfig)}
-        sampling = SamplingConfig(pli_tau=self.info.pli_tau, **{k: v for k, v in settings.items() if k in fields})
+        fps = float(settings.pop("fps", DEFAULT_FPS))
+        sampling = sampling_config(adapter=self.info, **settings)
         rows = []
         with tempfile.TemporaryDirectory(prefix="motionlora-predict-") as tmp:
             for i, row in enumerate(pd.DataFrame(model_input).to_dict("records")):
