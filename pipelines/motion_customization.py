@@ -86,6 +86,8 @@ def motion_customization(
     min_motion_gain: float = 0.0,
     text_alignment_tolerance: float = 5.0,
     max_appearance_leakage: float = 5.0,
+    min_judge_motion_correct: float = 0.5,
+    max_judge_leak: float = 0.25,
     gate_tolerance: float = 0.05,
 ):
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
@@ -100,7 +102,9 @@ def motion_customization(
                         "width": width, "height": height, "nodes": nodes, "gpus_per_node": gpus_per_node,
                         "eval_seeds": eval_seeds, "clip_model": clip_model, "sampling_steps": sampling_steps,
                         "min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
-                        "max_appearance_leakage": max_appearance_leakage, "gate_tolerance": gate_tolerance},
+                        "max_appearance_leakage": max_appearance_leakage,
+                        "min_judge_motion_correct": min_judge_motion_correct, "max_judge_leak": max_judge_leak,
+                        "gate_tolerance": gate_tolerance},
         ).set_caching_options(enable_caching=False))
         tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.output}
         ingested = _harden(ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
@@ -115,7 +119,8 @@ def motion_customization(
                                      base_model=base_model, recipe=recipe, prompts=eval_prompts, seeds=eval_seeds,
                                      clip_model=clip_model, sampling_steps=sampling_steps, **tracked))
         gate = {"min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
-                "max_appearance_leakage": max_appearance_leakage, "tolerance": gate_tolerance, "pipeline_run_id": run_id}
+                "max_appearance_leakage": max_appearance_leakage, "min_judge_motion_correct": min_judge_motion_correct,
+                "max_judge_leak": max_judge_leak, "tolerance": gate_tolerance, "pipeline_run_id": run_id}
         registered = _harden(register(trained=trained.outputs["trained"], evaluation=evaluated.outputs["evaluation"],
                               ingested=ingested.outputs["ingested"], base_model=base_model, concept=concept,
                               **gate, **tracked).set_caching_options(enable_caching=False))

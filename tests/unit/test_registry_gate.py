@@ -55,6 +55,30 @@ def test_each_rule_fails_alone_and_says_which(kwargs, failing):
     assert reason.startswith(failing) or failing in reason
 
 
+def judged(motion: float, **leaks: float) -> Evidence:
+    base = evidence()
+    means = {**base.means, "judge_motion_correct": motion, **{f"judge_leak_{k}": v for k, v in leaks.items()}}
+    return Evidence(means=means, ci95=base.ci95, pairs=base.pairs, pair_context=base.pair_context)
+
+
+def test_where_the_judge_read_the_clips_its_readings_decide():
+    # the make-run adapter trained with lr 4e-3 x 200: motion_gain's CI was above 0, the judge read 1 bounce in 8
+    decision = check_gate(judged(0.125, background=0.25), None, GATE)
+    assert not decision.passed
+    assert fails(decision) == ["FAIL judge_motion_correct 0.1250 < min_judge_motion_correct 0.5000"]
+    # the over-trained one-shot adapter: it moves, and copies the references' background in 71% of clips
+    decision = check_gate(judged(0.875, color=0.0, shape=0.0, background=0.71), None, GATE)
+    assert fails(decision) == ["FAIL judge_leak_background 0.7100 (the highest judged leak) > max_judge_leak 0.2500"]
+    assert check_gate(judged(0.75, color=0.0, background=0.125), None, GATE).passed  # the make-run champion's readings
+
+
+def test_without_a_judge_its_rules_say_so_and_do_not_apply():
+    decision = check_gate(evidence(), None, GATE)
+    assert decision.passed
+    assert ("ok no ground-truth judge read these clips (the prompts are not a judged world's): judge rules not applied"
+            in decision.reasons)
+
+
 def test_text_and_leakage_at_their_limits_pass():
     assert check_gate(evidence(text=-5.0, leak=3.0), None, GATE).passed
 
@@ -117,3 +141,7 @@ def test_settings_round_trip_and_are_checked():
         GateConfig(text_alignment_tolerance=-1.0)
     with pytest.raises(ValueError, match="unknown key"):
         GateConfig.from_json('{"min_motion_fidelity": 1}')
+    with pytest.raises(ValueError, match="min_judge_motion_correct"):
+        GateConfig(min_judge_motion_correct=1.5)
+    recorded_before_the_judge_rules = '{"max_appearance_leakage": 3.0, "min_motion_gain": 0.0, "text_alignment_tolerance": 5.0, "tolerance": 0.05}'
+    assert GateConfig.from_json(recorded_before_the_judge_rules) == GATE

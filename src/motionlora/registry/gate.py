@@ -10,6 +10,12 @@ the same prompt × seed pairs), so a version that learned nothing cannot pass by
   least `-text_alignment_tolerance`;
 * appearance not copied — the mean `appearance_leakage` (a paired difference too) must be at most
   `max_appearance_leakage`;
+* where a ground-truth judge read the clips (`evaluate.judges`; the shapes world's), its readings
+  too: the fraction of clips moving as the prompt asks must be at least `min_judge_motion_correct`,
+  and the fraction showing the reference clips' colour, shape or background instead of the asked
+  one at most `max_judge_leak`. The CLIP metrics estimate; the judge measures, so where it exists it
+  has the last word (a 1-in-8 adapter once passed on `motion_gain` alone). Without a judge (real
+  models) these two rules say so and do not apply;
 * no regression against the champion — when both were evaluated on the same prompt × seed pairs
   under the same base model and sampling, a paired test: the 95% CI upper bound of candidate −
   champion concept motion fidelity over the shared pairs must be >= `-tolerance` (not
@@ -30,12 +36,15 @@ from typing import Any, Mapping
 from pydantic import Field
 
 from motionlora.config import config_from_dict, settings_class
+from motionlora.evaluate.judges import JUDGE_LEAKS
 from motionlora.stats import mean_ci95
 
 MOTION_GAIN = "motion_gain"
 TEXT_DELTA = "text_alignment_delta"
 LEAKAGE = "appearance_leakage"
 PAIR_METRIC = "concept_motion_fidelity"
+JUDGE_MOTION = "judge_motion_correct"
+JUDGE_LEAK_METRICS = tuple(f"judge_leak_{attribute}" for attribute in JUDGE_LEAKS)
 # The metrics whose 95% CI the registry records on a version (the gate reads motion_gain's).
 CI_METRICS = (MOTION_GAIN, TEXT_DELTA, LEAKAGE, PAIR_METRIC)
 MIN_SHARED_PAIRS = 2
@@ -51,6 +60,12 @@ class GateConfig:
                                             "the mean `text_alignment_delta` must be at least minus this")
     max_appearance_leakage: float = Field(5.0, description="ceiling on the mean `appearance_leakage` (CLIP similarity to "
                                           "the reference frames minus the base model's, × 100)")
+    min_judge_motion_correct: float = Field(0.5, ge=0, le=1, description="where a ground-truth judge read the clips "
+                                            "(the shapes world): the fraction of adapter clips whose motion it reads as "
+                                            "the prompt's must be at least this (0 turns the rule off)")
+    max_judge_leak: float = Field(0.25, ge=0, le=1, description="where a judge read the clips: ceiling on the fraction "
+                                  "of adapter clips showing the reference clips' colour, shape or background instead of "
+                                  "the prompt's, for each attribute (1 turns the rule off)")
     tolerance: float = Field(0.05, ge=0, description="how much worse than the champion is still no regression: the 95% "
                              "CI upper bound of candidate − champion concept motion fidelity over the shared pairs must be "
                              "at least minus this (the `motion_gain` means when the pairs are not comparable)")
@@ -145,6 +160,24 @@ def _leakage(candidate: Evidence, config: GateConfig) -> tuple[bool, str]:
                 f"max_appearance_leakage {config.max_appearance_leakage:.4f}")
 
 
+def _judged(candidate: Evidence, config: GateConfig) -> list[tuple[bool, str]]:
+    """The judge's readings against their floors, or one line saying no judge read these clips."""
+    motion = _finite(candidate.means.get(JUDGE_MOTION))
+    if motion is None:
+        return [(True, "ok no ground-truth judge read these clips (the prompts are not a judged world's): "
+                       "judge rules not applied")]
+    ok = motion >= config.min_judge_motion_correct
+    checks = [(ok, f"{_mark(ok)} {JUDGE_MOTION} {motion:.4f} {'>=' if ok else '<'} "
+                   f"min_judge_motion_correct {config.min_judge_motion_correct:.4f}")]
+    leaks = {name: value for name in JUDGE_LEAK_METRICS if (value := _finite(candidate.means.get(name))) is not None}
+    if leaks:
+        name, worst = max(leaks.items(), key=lambda item: item[1])
+        ok = worst <= config.max_judge_leak
+        checks.append((ok, f"{_mark(ok)} {name} {worst:.4f} (the highest judged leak) {'<=' if ok else '>'} "
+                           f"max_judge_leak {config.max_judge_leak:.4f}"))
+    return checks
+
+
 def _shared_pairs(candidate: Evidence, champion: Evidence) -> tuple[list[str], str | None]:
     """The pairs both were evaluated on, or why they cannot be compared pair by pair."""
     if not candidate.pairs:
@@ -188,7 +221,7 @@ def check_gate(
 ) -> GateDecision:
     """Apply the candidate's own rules, then the no-regression rule against `champion` (None: none yet)."""
     mine = Evidence.of(candidate)
-    checks = [_motion_learned(mine, config), _text_kept(mine, config), _leakage(mine, config)]
+    checks = [_motion_learned(mine, config), _text_kept(mine, config), _leakage(mine, config), *_judged(mine, config)]
     if champion is None:
         checks.append((True, "ok no champion yet: nothing to compare with"))
     else:
