@@ -73,9 +73,10 @@ def test_a_missing_or_empty_local_source_is_refused_before_any_step(tmp_path, ca
 
 
 def test_set_values_take_the_parameters_types():
-    # YAML reads 1e-3 as text and 0 as a number; the pipeline wants a float and a string
-    assert build_arguments(None, ["learning_rate=1e-3", "eval_seeds=0", "steps=3", "dvc_repo="]) == {
-        "learning_rate": 0.001, "eval_seeds": "0", "steps": 3, "dvc_repo": ""}
+    # YAML reads 0 and 1e3 as numbers; text parameters keep them as typed
+    assert build_arguments(None, ["learning_rate=1e-3", "eval_seeds=0", "steps=3", "dvc_repo=", "source=clips/1e3"]) == {
+        "learning_rate": 0.001, "eval_seeds": "0", "steps": 3, "dvc_repo": "", "source": "clips/1e3"}
+    assert build_arguments(None, ["dvc_rev=1e3"]) == {"dvc_rev": "1e3"}  # not "1000.0"
 
 
 def test_submit_sends_the_compiled_package_with_the_token_from_the_environment(kfp_client, capsys):
