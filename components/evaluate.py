@@ -9,25 +9,22 @@ from components import component
 def evaluate(trained: Input[Model], ingested: Input[Dataset], base_model: str, recipe: str, prompts: list,
              seeds: str, clip_model: str, sampling_steps: int, tracking_uri: str, parent_run_id: str,
              evaluation: Output[Artifact], metrics: Output[Metrics], report: Output[HTML]):
-    """`motionlora evaluate` into `evaluation` (metrics.json, report.html, videos/), logged to MLflow;
-    the aggregate means also become KFP metrics and the report the step's HTML visualisation."""
-    import json
+    """The evaluation (the recipe's `evaluate` and `sampling` sections, then these settings) into
+    `evaluation` (metrics.json, report.html, videos/), logged to MLflow; the aggregate means also
+    become KFP metrics and the report the step's HTML visualisation."""
     import shutil
     from pathlib import Path
 
-    from motionlora.cli import build_parser
-    from motionlora.evaluate.commands import METRICS_FILE, REPORT_FILE
+    from motionlora.evaluate.job import EvaluationJob, evaluation_config, parse_seeds
+    from motionlora.evaluate.job import evaluate as score_adapter
+    from motionlora.evaluate.outputs import REPORT_FILE
     from motionlora.tracking.pipeline_run import pipeline_step
     from motionlora.train.loop import ADAPTER_DIR
 
-    argv = ["evaluate", "--model", base_model, "--adapter", str(Path(trained.path) / ADAPTER_DIR),
-            "--references", ingested.path, "--out", evaluation.path, "--config", recipe,
-            "--set", f"prompts={json.dumps(prompts)}", "--seeds", seeds, "--clip-model", clip_model,
-            "--steps", str(sampling_steps), "--tracking-uri", tracking_uri, "--parent-run-id", parent_run_id]
+    job = EvaluationJob(base_model, str(Path(trained.path) / ADAPTER_DIR), ingested.path, evaluation.path, recipe)
     with pipeline_step(tracking_uri, parent_run_id, "evaluate"):
-        args = build_parser().parse_args(argv)
-        args.func(args)
-    out = Path(evaluation.path)
-    for name, stats in json.loads((out / METRICS_FILE).read_text())["aggregate"].items():
+        config = evaluation_config(recipe, prompts=prompts, seeds=parse_seeds(seeds), clip_model=clip_model)
+        run = score_adapter(job, config, {"steps": sampling_steps}, tracking_uri=tracking_uri, parent_run_id=parent_run_id)
+    for name, stats in run.result.aggregate.items():
         metrics.log_metric(name, stats["mean"])
-    shutil.copyfile(out / REPORT_FILE, report.path)
+    shutil.copyfile(Path(evaluation.path) / REPORT_FILE, report.path)

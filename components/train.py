@@ -9,22 +9,27 @@ from components import component
 def train(latents: Input[Dataset], base_model: str, recipe: str, preset: str, rank: int, learning_rate: float,
           steps: int, highway_scope: str, highway_beta: float, nodes: int, gpus_per_node: int, tracking_uri: str,
           parent_run_id: str, trained: Output[Model]):
-    """`motionlora train` (the recipe's `train` section, then these settings) into `trained`.
+    """Training (the recipe's `train` section, then these settings) into `trained`.
 
     The run folder becomes the `trained` artifact; the adapter is its `adapter/` subfolder. One node
     trains in-process or under torchrun; `nodes` > 1 creates a Kubeflow Trainer TrainJob (its
     cluster settings come from the motionlora-launch ConfigMap through MOTIONLORA_* variables).
     """
+    import dataclasses
+
+    from motionlora.config import config_from_dict, load_config
     from motionlora.launch import LaunchSettings, launch_training
     from motionlora.tracking.pipeline_run import pipeline_step
+    from motionlora.train import TrackingOptions, TrainConfig
+    from motionlora.train.request import TrainRequest
 
     settings = {"preset": preset, "rank": rank, "learning_rate": learning_rate, "steps": steps,
                 "highway_scope": highway_scope, "highway_beta": highway_beta}
-    train_args = ["--config", recipe, "--data", latents.path, "--out", trained.path, "--model", base_model,
-                  "--tracking-uri", tracking_uri, "--parent-run-id", parent_run_id, "--run-name", "train"]
-    for key, value in settings.items():
-        train_args += ["--set", f"{key}={value}"]
+    tracking = TrackingOptions(tracking_uri=tracking_uri, parent_run_id=parent_run_id, run_name="train")
     with pipeline_step(tracking_uri, parent_run_id, "train"):
-        launch_training(train_args, LaunchSettings.from_env(launcher="trainer" if nodes > 1 else "local",
-                                                            nodes=nodes, gpus_per_node=gpus_per_node))
+        from_recipe = dataclasses.asdict(load_config(TrainConfig, recipe, "train"))
+        config = config_from_dict(TrainConfig, {**from_recipe, **settings}, f"{recipe}:train")
+        launch_training(TrainRequest(config, latents.path, trained.path, base_model, tracking),
+                        LaunchSettings.from_env(launcher="trainer" if nodes > 1 else "local",
+                                                nodes=nodes, gpus_per_node=gpus_per_node))
     trained.metadata.update(settings)

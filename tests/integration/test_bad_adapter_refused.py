@@ -23,7 +23,7 @@ from motionlora.cli import main
 from motionlora.data.video import write_video
 from motionlora.evaluate import run as evaluation
 from motionlora.evaluate.clip import load_clip
-from motionlora.evaluate.commands import read_references, write_outputs
+from motionlora.evaluate.job import read_references, write_outputs
 from motionlora.evaluate.run import EvaluationConfig, evaluate_adapter
 from motionlora.generate import SamplingConfig
 from motionlora.models import load_t2v_model

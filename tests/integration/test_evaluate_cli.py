@@ -10,6 +10,7 @@ import pytest
 
 from motionlora.cli import main
 from motionlora.data.video import write_video
+from motionlora.evaluate.job import evaluation_config, parse_seeds
 from motionlora.testing.tiny_clip import build_tiny_clip
 from motionlora.models import load_t2v_model
 from motionlora.motion import apply_motion_lora, save_motion_adapter
@@ -62,3 +63,18 @@ def test_evaluate_writes_metrics_report_and_an_mlflow_run(tiny_model_dir, refere
     assert run.data.metrics["motion_gain_mean"] == 0.0 and "motion_gain_ci95_low" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"metrics.json", "report.html", "videos"} <= artifacts
+
+
+def test_settings_come_from_the_recipe_then_overrides_then_typed_settings(tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("evaluate:\n  prompts: [a, b]\n  seeds: [4]\n  judge: off\n")
+    config = evaluation_config(recipe, ["seeds=[5, 6]", "clip_model=clip-a"], clip_model="clip-b", prompts=["c"])
+    assert (config.prompts, config.seeds, config.clip_model, config.judge) == (("c",), (5, 6), "clip-b", "off")
+    with pytest.raises(ValueError, match=r"recipe.yaml:evaluate.seeds.0: must be a valid integer"):
+        evaluation_config(recipe, seeds=["x"])
+
+
+def test_seeds_are_comma_separated_integers():
+    assert parse_seeds("0, 1,2") == (0, 1, 2) and parse_seeds("7") == (7,)
+    with pytest.raises(ValueError, match="comma-separated integers like 0,1,2, got '0,a'"):
+        parse_seeds("0,a")

@@ -13,6 +13,9 @@ from trainjob_schema import errors
 from motionlora.launch import LaunchSettings, TrainJobFailed
 from motionlora.launch.trainer import launch_on_trainer
 from motionlora.launch.trainjob import build_trainjob, job_name
+from motionlora.train import TrackingOptions, TrainConfig
+from motionlora.train.commands import train_argv
+from motionlora.train.request import TrainRequest
 
 NS = "ml"
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -38,8 +41,9 @@ def settings(volume: Path, **kw) -> LaunchSettings:
     return LaunchSettings(**{**base, **kw})
 
 
-def train_args(volume: Path) -> list[str]:
-    return ["--config", "configs/zeroscope.yaml", "--data", str(volume / "pre"), "--out", str(volume / "runs" / "zz")]
+def request(volume: Path) -> TrainRequest:
+    return TrainRequest(TrainConfig(steps=400), str(volume / "pre"), str(volume / "runs" / "zz"), "cerspense/zeroscope_v2_576w",
+                        TrackingOptions(tracking_uri="http://mlflow:5000"))
 
 
 class Clock:
@@ -58,7 +62,7 @@ class Clock:
 
 def run(cluster: FakeCluster, volume: Path, clock: Clock | None = None, **kw):
     clock = clock or Clock()
-    return launch_on_trainer(train_args(volume), settings(volume, **kw), client=cluster.client(),
+    return launch_on_trainer(request(volume), settings(volume, **kw), client=cluster.client(),
                              sleep=clock.sleep, clock=clock)
 
 
@@ -81,7 +85,7 @@ def test_creates_the_trainjob_and_follows_it_to_success(cluster, volume, caplog)
     trainer = body["spec"]["trainer"]
     assert (trainer["numNodes"], trainer["resourcesPerNode"]["limits"]["nvidia.com/gpu"]) == (2, "8")
     assert trainer["image"] == "reg/motionlora:1"
-    assert trainer["command"] + trainer["args"] == ["torchrun", "--module", "motionlora", "train", *train_args(volume)]
+    assert trainer["command"] + trainer["args"] == ["torchrun", "--module", "motionlora", "train", *train_argv(request(volume))]
     assert {"name": "MLFLOW_TRACKING_URI", "value": "http://mlflow:5000"} in trainer["env"]
     pod_patch = body["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"][0][
         "template"]["spec"]["template"]["spec"]
@@ -129,31 +133,31 @@ def test_retry_replaces_the_failed_job_and_resumes_from_the_checkpoint(cluster, 
     out = volume / "runs" / "zz"
     make_checkpoint(out, 40)
     name = job_name(str(out))
-    first = build_trainjob(name, NS, train_args(volume), settings(volume), attempt=1)
+    first = build_trainjob(name, NS, request(volume), settings(volume), attempt=1)
     cluster.add_job(first, [Step([condition("Failed", "JobSetFailed", "node preempted")])])
     with caplog.at_level(logging.INFO, logger="motionlora.launch"):
         result = run(cluster, volume)
 
     (second,) = cluster.created()
     assert second["metadata"]["annotations"]["motionlora.io/attempt"] == "2"
-    assert second["spec"]["trainer"]["args"] == first["spec"]["trainer"]["args"]  # same command, same --out
+    assert second["spec"]["trainer"]["args"] == first["spec"]["trainer"]["args"]  # same command, same out folder
     assert errors(second) == []
     assert (result.attempt, result.resumed_from_step) == (2, 40)
     assert "resuming from checkpoint step-00000040 (step 40)" in caplog.text
     assert "failed before; replacing it (attempt 2" in caplog.text
-    assert (out / "checkpoints" / "step-00000040" / "state.json").exists()  # the launcher never touches --out
+    assert (out / "checkpoints" / "step-00000040" / "state.json").exists()  # the launcher never touches the out folder
     methods = [m for m, path, _ in cluster.requests if "/trainjobs" in path]
     assert methods[:4] == ["GET", "DELETE", "GET", "POST"]  # delete, see it gone, then re-create
 
 
 def test_retry_reattaches_to_a_job_that_is_still_running(cluster, volume, caplog):
     name = job_name(str(volume / "runs" / "zz"))
-    running = build_trainjob(name, NS, train_args(volume), settings(volume), attempt=1)
+    running = build_trainjob(name, NS, request(volume), settings(volume), attempt=1)
     cluster.add_job(running, [Step([condition("Created", "JobSetCreated")]),
                               Step([condition("Complete", "JobSetCompleted")])])
     with caplog.at_level(logging.INFO, logger="motionlora.launch"):
         result = run(cluster, volume)
-    assert cluster.created() == []  # no second writer on the same --out
+    assert cluster.created() == []  # no second writer on the same out folder
     assert result.attempt == 1 and "reattaching to TrainJob" in caplog.text
 
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 from trainjob_schema import errors
 
+from motionlora.config import load_config
 from motionlora.launch import LaunchSettings
 from motionlora.launch.trainjob import build_trainjob, job_name, training_command
 from motionlora.launch.versions import TRAINER_VERSION, patch_field
+from motionlora.train import TrackingOptions, TrainConfig
+from motionlora.train.commands import train_argv
+from motionlora.train.request import TrainRequest
 
-ARGS = ["--config", "configs/tiny.yaml", "--data", "/data/pre/zigzag", "--out", "/data/runs/zigzag",
-        "--set", "steps=200", "--tracking-uri", "http://mlflow:5000"]
+REQUEST = TrainRequest(dataclasses.replace(load_config(TrainConfig, "configs/tiny.yaml", "train"), steps=200),
+                       "/data/pre/zigzag", "/data/runs/zigzag", tracking=TrackingOptions(tracking_uri="http://mlflow:5000"))
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -26,14 +31,14 @@ def settings(**kw) -> LaunchSettings:
 
 
 def test_body_runs_the_train_command_on_n_gpu_nodes_with_the_shared_volume():
-    body = build_trainjob("motionlora-zigzag-1", "ml", ARGS, settings(), attempt=1)
+    body = build_trainjob("motionlora-zigzag-1", "ml", REQUEST, settings(), attempt=1)
     trainer = body["spec"]["trainer"]
     assert body["spec"]["runtimeRef"] == {"apiGroup": "trainer.kubeflow.org", "kind": "ClusterTrainingRuntime",
                                           "name": "torch-distributed"}
     assert trainer["numNodes"] == 2 and trainer["numProcPerNode"] == 4
     assert trainer["resourcesPerNode"]["limits"] == {"nvidia.com/gpu": "4", "memory": "64Gi"}
     assert trainer["image"] == "registry.example/motionlora:1.0"
-    assert trainer["command"] + trainer["args"] == ["torchrun", "--module", "motionlora", "train", *ARGS]
+    assert trainer["command"] + trainer["args"] == ["torchrun", "--module", "motionlora", "train", *train_argv(REQUEST)]
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in trainer["env"]}
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     assert env["MOTIONLORA_CACHE"] == "/data/cache/motionlora" and env["HF_HOME"] == "/data/cache/huggingface"
@@ -54,12 +59,12 @@ def test_body_runs_the_train_command_on_n_gpu_nodes_with_the_shared_volume():
 
 @pytest.mark.parametrize("kw", [{}, {"gpus_per_node": 0, "resources": {}, "node_selector": {}, "tolerations": ()}])
 def test_body_validates_against_the_pinned_trainer_crd(kw):
-    assert errors(build_trainjob(job_name("/data/runs/zigzag"), "ml", ARGS, settings(**kw), attempt=3)) == []
+    assert errors(build_trainjob(job_name("/data/runs/zigzag"), "ml", REQUEST, settings(**kw), attempt=3)) == []
 
 
 def test_the_strict_schema_rejects_the_v2_1_override_field():
     """Guards the guard: v2.1's podTemplateOverrides would be pruned silently by a v2.2 API server."""
-    body = build_trainjob("motionlora-x-1", "ml", ARGS, settings(), attempt=1)
+    body = build_trainjob("motionlora-x-1", "ml", REQUEST, settings(), attempt=1)
     old = copy.deepcopy(body)
     old["spec"]["podTemplateOverrides"] = old["spec"].pop("runtimePatches")
     assert any("podTemplateOverrides" in e for e in errors(old))
@@ -81,24 +86,24 @@ def test_job_names_are_deterministic_rfc1035_labels():
     assert len(long) <= 63 and errors({"metadata": {"name": long}}) == []
 
 
-@pytest.mark.parametrize("flag", ["--data", "--out"])
-def test_paths_off_the_shared_volume_are_refused(flag):
-    args = [*ARGS, flag, "/tmp/elsewhere"]
-    with pytest.raises(ValueError, match=f"{flag} /tmp/elsewhere must be under"):
-        build_trainjob("motionlora-x-1", "ml", args, settings(), attempt=1)
+@pytest.mark.parametrize("folder", ["data", "out"])
+def test_paths_off_the_shared_volume_are_refused(folder):
+    elsewhere = dataclasses.replace(REQUEST, **{folder: "/tmp/elsewhere"})
+    with pytest.raises(ValueError, match=f"the {folder} folder /tmp/elsewhere must be under the shared volume's mount path /data"):
+        build_trainjob("motionlora-x-1", "ml", elsewhere, settings(), attempt=1)
 
 
 def test_trainer_launcher_needs_a_shared_volume():
     with pytest.raises(ValueError, match="needs a shared volume"):
-        build_trainjob("motionlora-x-1", "ml", ARGS, settings(pvc=None), attempt=1)
+        build_trainjob("motionlora-x-1", "ml", REQUEST, settings(pvc=None), attempt=1)
 
 
 def test_command_is_the_local_one_under_torchrun():
-    assert training_command(["--out", "/data/o"]) == (["torchrun", "--module", "motionlora"], ["train", "--out", "/data/o"])
+    assert training_command(REQUEST) == (["torchrun", "--module", "motionlora"], ["train", *train_argv(REQUEST)])
 
 
 def test_training_pods_are_locked_down_and_may_reach_mlflow():
-    body = build_trainjob("motionlora-x-1", "ml", ARGS, settings(), attempt=1)
+    body = build_trainjob("motionlora-x-1", "ml", REQUEST, settings(), attempt=1)
     (node,) = body["spec"]["runtimePatches"][0]["trainingRuntimeSpec"]["template"]["spec"]["replicatedJobs"]
     template = node["template"]["spec"]["template"]
     assert template["metadata"]["labels"] == {"motionlora.io/mlflow-client": "true"}

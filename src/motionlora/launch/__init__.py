@@ -1,9 +1,12 @@
-"""Launching `motionlora train`: on this node (in-process or torchrun) or across GPU nodes as a
-Kubeflow Trainer TrainJob. Both run the same command on the same --out, so both resume alike."""
+"""Launching training: on this node (in-process or torchrun) or across GPU nodes as a Kubeflow
+Trainer TrainJob. Both run the same `TrainRequest` on the same out folder, so both resume alike.
+
+Importing this package does not load torch (README's install commands read `versions` through it):
+the launchers import the training modules when they launch, and name them only for type checking."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 from kubernetes.client import ApiClient
 
@@ -13,16 +16,19 @@ from motionlora.launch.settings import LaunchSettings
 from motionlora.launch.trainer import launch_on_trainer
 from motionlora.launch.versions import TRAINER_VERSION
 
+if TYPE_CHECKING:
+    from motionlora.train.request import TrainRequest
+
 __all__ = ["LaunchResult", "LaunchSettings", "TRAINER_VERSION", "TrainJobFailed", "launch_training"]
 
 
-def launch_training(train_args: Sequence[str], settings: LaunchSettings, *, train_fn: TrainFn = train_in_process,
+def launch_training(request: TrainRequest, settings: LaunchSettings, *, train_fn: TrainFn = train_in_process,
                     client: ApiClient | None = None) -> LaunchResult:
-    """Run `motionlora train train_args` with the launcher `settings` names.
+    """Run `request` with the launcher `settings` names.
 
-    train_fn: what the local launcher calls in-process (default: the `motionlora train` command);
+    train_fn: what the local launcher calls in-process (default: `motionlora.train.train`);
     client: the Kubernetes API client for the trainer launcher (default: in-cluster, else kubeconfig).
     """
     if settings.launcher == "trainer":
-        return launch_on_trainer(train_args, settings, client=client)
-    return launch_local(train_args, settings, train_fn=train_fn)
+        return launch_on_trainer(request, settings, client=client)
+    return launch_local(request, settings, train_fn=train_fn)

@@ -11,7 +11,7 @@ from motionlora.launch.settings import Launcher
 class LaunchResult:
     """launcher: "local" or "trainer"; job_name: the TrainJob (trainer only);
     attempt: how many TrainJobs this run has created (1 on a first launch);
-    resumed_from_step: the checkpoint step training continued from, when the launcher could see --out."""
+    resumed_from_step: the checkpoint step training continued from, when the launcher could see the out folder."""
 
     launcher: Launcher
     job_name: str | None

@@ -30,8 +30,8 @@ class LaunchSettings:
     image: container image of the training nodes (trainer only).
     namespace: where the TrainJob goes; default: this pod's namespace, else "default".
     runtime: the ClusterTrainingRuntime to use.
-    pvc, mount_path: the shared volume for data and checkpoints; --data and --out must lie under mount_path.
-    run_id: names the TrainJob (default: the --out path). The same run_id always means the same job,
+    pvc, mount_path: the shared volume for data and checkpoints; the data and out folders must lie under mount_path.
+    run_id: names the TrainJob (default: the out folder's path). The same run_id always means the same job,
         so a retried step reattaches to, or replaces, its own job instead of starting a second writer.
     keep_job: keep the finished TrainJob (and its pods' logs) instead of deleting it.
     timeout_s, poll_s: how long to wait for the TrainJob and how often to look at it.

@@ -1,11 +1,11 @@
 """The multi-node launcher: create (or reattach to) the run's TrainJob, follow it, report, clean up.
 
-Attempt policy. The TrainJob name is derived from the run (settings.run_id, else the --out path), so
+Attempt policy. The TrainJob name is derived from the run (settings.run_id, else the out folder), so
 every attempt of a pipeline step looks at the same job. An existing job that is still going is
-reattached to, never duplicated: two jobs writing checkpoints into one --out would corrupt each
+reattached to, never duplicated: two jobs writing checkpoints into one out folder would corrupt each
 other. A job that completed is taken as the result. A job that failed is deleted and created again
-with the same command and the same --out, with its attempt counter raised; the trainer then resumes
-from the newest checkpoint there. The launcher never writes to --out.
+with the same request and the same out folder, with its attempt counter raised; the trainer then
+resumes from the newest checkpoint there. The launcher never writes to the out folder.
 
 Clean-up. A completed job is deleted unless keep_job. A failed job is kept, for inspection and so
 that the retry sees it and counts the attempt; the retry deletes it. A job that timed out or whose
@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from enum import StrEnum
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi, V1DeleteOptions, V1Pod
 from kubernetes.client.exceptions import ApiException
@@ -26,10 +26,13 @@ from kubernetes.client.exceptions import ApiException
 from motionlora.launch import pods as podinfo
 from motionlora.launch.cluster import api_client as default_api_client, current_namespace
 from motionlora.launch.result import LaunchResult, TrainJobFailed
-from motionlora.launch.resume import out_dir, resume_step
+from motionlora.launch.resume import resume_step
 from motionlora.launch.settings import LaunchSettings
 from motionlora.launch.trainjob import ATTEMPT_ANNOTATION, NODE_JOB, build_trainjob, job_name
 from motionlora.launch.versions import TRAINER_API_VERSION, TRAINER_GROUP, TRAINJOB_PLURAL
+
+if TYPE_CHECKING:
+    from motionlora.train.request import TrainRequest
 
 log = logging.getLogger(__name__)
 _LOG_TAIL = 30
@@ -184,22 +187,22 @@ def _stop(jobs: _TrainJobs, name: str, settings: LaunchSettings) -> None:
         jobs.delete(name)
 
 
-def launch_on_trainer(train_args: Sequence[str], settings: LaunchSettings, *, client: ApiClient | None = None,
+def launch_on_trainer(request: TrainRequest, settings: LaunchSettings, *, client: ApiClient | None = None,
                       sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic) -> LaunchResult:
-    """Run `motionlora train train_args` as a TrainJob and wait for it; raise TrainJobFailed on failure."""
+    """Run `request` as a TrainJob and wait for it; raise TrainJobFailed on failure."""
     namespace = settings.namespace or current_namespace()
     jobs = _TrainJobs(client or default_api_client(), namespace)
-    name = job_name(settings.run_id or out_dir(train_args))
-    resumed = resume_step(train_args)
+    name = job_name(settings.run_id or request.out)
+    resumed = resume_step(request.out)
     existing = jobs.get(name)
     attempt = 1
     if existing is not None and _state(existing) == JobState.FAILED:
         attempt = _attempt(existing) + 1
-        log.info("TrainJob %s failed before; replacing it (attempt %d, same --out, resumes from its checkpoints)", name, attempt)
+        log.info("TrainJob %s failed before; replacing it (attempt %d, same out folder, resumes from its checkpoints)", name, attempt)
         _replace_failed(jobs, name, sleep, settings.poll_s)
         existing = None
     if existing is None:
-        body = build_trainjob(name, namespace, train_args, settings, attempt)
+        body = build_trainjob(name, namespace, request, settings, attempt)
         if jobs.create(body) is not None:
             log.info("created TrainJob %s/%s: %d node(s) x %d GPU(s), runtime %s", namespace, name,
                      settings.nodes, settings.gpus_per_node, settings.runtime)

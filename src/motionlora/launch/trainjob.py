@@ -1,4 +1,4 @@
-"""The TrainJob a multi-node launch creates: a pure function of the train command and the settings.
+"""The TrainJob a multi-node launch creates: a pure function of the train request and the settings.
 
 Kept free of any API calls so that the exact body can be checked against the Trainer CRD's schema.
 The training container runs the same command as a local launch, under torchrun, which takes its
@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import re
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-from motionlora.launch.resume import flag_value, out_dir
 from motionlora.launch.settings import LaunchSettings
 from motionlora.launch.versions import TRAINER_API_VERSION, TRAINER_GROUP, TRAINER_VERSION, patch_field
+
+if TYPE_CHECKING:
+    from motionlora.train.request import TrainRequest
 
 PATCH_MANAGER = "motionlora.io/launcher"
 ATTEMPT_ANNOTATION = "motionlora.io/attempt"
@@ -34,21 +36,19 @@ def job_name(run_key: str) -> str:
     return f"{_NAME_PREFIX}{slug + '-' if slug else ''}{digest}"
 
 
-def training_command(train_args: Sequence[str]) -> tuple[list[str], list[str]]:
+def training_command(request: TrainRequest) -> tuple[list[str], list[str]]:
     """(command, args) of every training node: `torchrun -m motionlora train ...`."""
-    return ["torchrun", "--module", "motionlora"], ["train", *train_args]
+    from motionlora.train.commands import train_argv
+
+    return ["torchrun", "--module", "motionlora"], ["train", *train_argv(request)]
 
 
-def _check_on_volume(train_args: Sequence[str], mount_path: str) -> None:
-    """--data and --out must be on the shared volume, or nodes and retries would not see them."""
+def _check_on_volume(request: TrainRequest, mount_path: str) -> None:
+    """The data and out folders must be on the shared volume, or nodes and retries would not see them."""
     root = posixpath.normpath(mount_path)
-    for flag in ("--data", "--out"):
-        value = flag_value(train_args, flag)
-        if value is None:
-            continue
-        path = posixpath.normpath(value)
-        if not path.startswith(root + "/"):
-            raise ValueError(f"{flag} {value} must be under the shared volume's mount path {mount_path}")
+    for what, value in (("data", request.data), ("out", request.out)):
+        if not posixpath.normpath(value).startswith(root + "/"):
+            raise ValueError(f"the {what} folder {value} must be under the shared volume's mount path {mount_path}")
 
 
 def _env(settings: LaunchSettings) -> list[dict[str, Any]]:
@@ -91,12 +91,12 @@ def _pod_patch(settings: LaunchSettings) -> dict[str, Any]:
     return pod
 
 
-def build_trainjob(name: str, namespace: str, train_args: Sequence[str], settings: LaunchSettings, attempt: int) -> dict[str, Any]:
+def build_trainjob(name: str, namespace: str, request: TrainRequest, settings: LaunchSettings, attempt: int) -> dict[str, Any]:
     """The TrainJob body (Trainer v2.2 shape: pod changes go through spec.runtimePatches)."""
     if not settings.pvc:
-        raise ValueError("the trainer launcher needs a shared volume (pvc) for --data, --out and checkpoints")
-    _check_on_volume(train_args, settings.mount_path)
-    command, args = training_command(train_args)
+        raise ValueError("the trainer launcher needs a shared volume (pvc) for the data, out folder and checkpoints")
+    _check_on_volume(request, settings.mount_path)
+    command, args = training_command(request)
     per_node = {**settings.resources, **({"nvidia.com/gpu": str(settings.gpus_per_node)} if settings.gpus_per_node else {})}
     trainer: dict[str, Any] = {
         "image": settings.image, "command": command, "args": args, "env": _env(settings), "numNodes": settings.nodes,
@@ -121,7 +121,7 @@ def build_trainjob(name: str, namespace: str, train_args: Sequence[str], setting
             "labels": {"app.kubernetes.io/name": "motionlora", "app.kubernetes.io/component": "train"},
             "annotations": {
                 ATTEMPT_ANNOTATION: str(attempt),
-                OUT_ANNOTATION: out_dir(train_args),
+                OUT_ANNOTATION: request.out,
                 "motionlora.io/trainer-version": TRAINER_VERSION,
             },
         },
