@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 RUN = "kfp-run-1"
 # configs/tiny.yaml's gate: the tiny model is random, so no motion can be learned and the gate refuses.
-GATE = {"min_motion_gain": 0.0, "text_alignment_tolerance": 5.0, "max_appearance_leakage": 5.0, "tolerance": 0.05}
+GATE = {"min_motion_gain": 0.0, "text_alignment_tolerance": 5.0, "max_appearance_leakage": 5.0,
+        "min_judge_motion_correct": 0.5, "max_judge_leak": 0.25, "tolerance": 0.05}
 RECIPE = {
     "train": {"rank": 2, "batch_size": 1, "checkpoint_every": 1000, "dual_path": False},
     "sampling": {"guidance_scale": 5.0, "frames": 8},
