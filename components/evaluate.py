@@ -18,13 +18,15 @@ def evaluate(trained: Input[Model], ingested: Input[Dataset], base_model: str, r
     from motionlora.evaluate.job import EvaluationJob, evaluation_config, parse_seeds
     from motionlora.evaluate.job import evaluate as score_adapter
     from motionlora.evaluate.outputs import REPORT_FILE
+    from motionlora.tracking import TrackingOptions
     from motionlora.tracking.pipeline_run import pipeline_step
     from motionlora.train.loop import ADAPTER_DIR
 
     job = EvaluationJob(base_model, str(Path(trained.path) / ADAPTER_DIR), ingested.path, evaluation.path, recipe)
     with pipeline_step(tracking_uri, parent_run_id, "evaluate"):
         config = evaluation_config(recipe, prompts=prompts, seeds=parse_seeds(seeds), clip_model=clip_model)
-        run = score_adapter(job, config, {"steps": sampling_steps}, tracking_uri=tracking_uri, parent_run_id=parent_run_id)
+        run = score_adapter(job, config, {"steps": sampling_steps},
+                            TrackingOptions(tracking_uri=tracking_uri, parent_run_id=parent_run_id))
     for name, stats in run.result.aggregate.items():
         metrics.log_metric(name, stats["mean"])
     shutil.copyfile(Path(evaluation.path) / REPORT_FILE, report.path)

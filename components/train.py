@@ -15,20 +15,18 @@ def train(latents: Input[Dataset], base_model: str, recipe: str, preset: str, ra
     trains in-process or under torchrun; `nodes` > 1 creates a Kubeflow Trainer TrainJob (its
     cluster settings come from the motionlora-launch ConfigMap through MOTIONLORA_* variables).
     """
-    import dataclasses
-
-    from motionlora.config import config_from_dict, load_config
+    from motionlora.config import load_config
     from motionlora.launch import LaunchSettings, launch_training
+    from motionlora.tracking import TrackingOptions
     from motionlora.tracking.pipeline_run import pipeline_step
-    from motionlora.train import TrackingOptions, TrainConfig
+    from motionlora.train import TrainConfig
     from motionlora.train.request import TrainRequest
 
     settings = {"preset": preset, "rank": rank, "learning_rate": learning_rate, "steps": steps,
                 "highway_scope": highway_scope, "highway_beta": highway_beta}
     tracking = TrackingOptions(tracking_uri=tracking_uri, parent_run_id=parent_run_id, run_name="train")
     with pipeline_step(tracking_uri, parent_run_id, "train"):
-        from_recipe = dataclasses.asdict(load_config(TrainConfig, recipe, "train"))
-        config = config_from_dict(TrainConfig, {**from_recipe, **settings}, f"{recipe}:train")
+        config = load_config(TrainConfig, recipe, "train", settings=settings)
         launch_training(TrainRequest(config, latents.path, trained.path, base_model, tracking),
                         LaunchSettings.from_env(launcher="trainer" if nodes > 1 else "local",
                                                 nodes=nodes, gpus_per_node=gpus_per_node))

@@ -126,13 +126,15 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str,
     return result
 
 
-def load_config(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = ()) -> T:
-    """`cls` from the `section` of the YAML recipe at `path` (defaults alone when None) plus overrides."""
+def load_config(cls: type[T], path: str | Path | None, section: str, overrides: Sequence[str] = (),
+                settings: Mapping[str, Any] | None = None) -> T:
+    """`cls` from the `section` of the YAML recipe at `path` (defaults alone when None), then the
+    `key=value` `overrides`, then typed `settings` (a step's parameters, a command's flags), checked once."""
     data: dict[str, Any] = {}
     if path is not None:
         loaded = load_yaml(Path(path).read_text()) or {}
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a recipe must be a mapping of sections")
         data = loaded.get(section) or {}
-    data = apply_overrides(data, overrides)
+    data = {**apply_overrides(data, overrides), **(settings or {})}
     return config_from_dict(cls, data, f"{path or 'defaults'}:{section}")

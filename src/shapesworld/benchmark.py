@@ -287,7 +287,8 @@ def _baseline_cell(setup: ConceptSetup, model_dir: str, config: BenchmarkConfig)
 
 def _train(run: TrainingRun, steps: int, data_dir: Path, model_dir: str, out_dir: Path, config: BenchmarkConfig) -> Path:
     from motionlora.train.config import TrainConfig
-    from motionlora.train.loop import TrackingOptions, train
+    from motionlora.tracking import TrackingOptions
+    from motionlora.train.loop import train
 
     recipe = TrainConfig(preset=run.preset, rank=config.rank, steps=steps, batch_size=config.batch_size,
                          learning_rate=run.learning_rate, spatial_learning_rate=run.learning_rate,

@@ -11,7 +11,8 @@ import pytest
 
 from motionlora.cli import build_parser
 from motionlora.config import load_config
-from motionlora.train import TrackingOptions, TrainConfig
+from motionlora.tracking import TrackingOptions
+from motionlora.train import TrainConfig
 from motionlora.train.commands import request_from_args, train_argv
 from motionlora.train.request import TrainRequest
 

@@ -12,7 +12,8 @@ import pytest
 
 from motionlora.launch import LaunchSettings, launch_training
 from motionlora.launch.local import launch_local, torchrun_command
-from motionlora.train import OutOfMemoryHintError, TrackingOptions, TrainConfig
+from motionlora.tracking import TrackingOptions
+from motionlora.train import OutOfMemoryHintError, TrainConfig
 from motionlora.train.checkpoint import CHECKPOINTS_DIR, STATE_FILE, checkpoint_name
 from motionlora.train.commands import train_argv
 from motionlora.train.request import TrainRequest

@@ -13,7 +13,8 @@ from trainjob_schema import errors
 from motionlora.launch import LaunchSettings, TrainJobFailed
 from motionlora.launch.trainer import launch_on_trainer
 from motionlora.launch.trainjob import build_trainjob, job_name
-from motionlora.train import TrackingOptions, TrainConfig
+from motionlora.tracking import TrackingOptions
+from motionlora.train import TrainConfig
 from motionlora.train.commands import train_argv
 from motionlora.train.request import TrainRequest
 

@@ -12,7 +12,8 @@ from motionlora.config import load_config
 from motionlora.launch import LaunchSettings
 from motionlora.launch.trainjob import build_trainjob, job_name, training_command
 from motionlora.launch.versions import TRAINER_VERSION, patch_field
-from motionlora.train import TrackingOptions, TrainConfig
+from motionlora.tracking import TrackingOptions
+from motionlora.train import TrainConfig
 from motionlora.train.commands import train_argv
 from motionlora.train.request import TrainRequest
 

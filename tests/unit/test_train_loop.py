@@ -20,7 +20,8 @@ from motionlora import cli
 from motionlora.config import load_config
 from motionlora.models import load_t2v_model
 from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
-from motionlora.train import NonFiniteTrainingError, OutOfMemoryHintError, TrackingOptions, Trainer, TrainConfig, train
+from motionlora.tracking import TrackingOptions
+from motionlora.train import NonFiniteTrainingError, OutOfMemoryHintError, Trainer, TrainConfig, train
 from motionlora.train.checkpoint import capture_rng, list_checkpoints, restore_rng
 
 SMALL = ["preset=tap-k", "rank=4", "steps=3", "batch_size=2", "checkpoint_every=2", "highway_scope=deepest", "highway_beta=1.2"]

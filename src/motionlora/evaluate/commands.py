@@ -11,6 +11,7 @@ from typing import Any
 from motionlora.evaluate.job import EvaluationJob, evaluate, evaluation_config, parse_seeds
 from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE
 from motionlora.motion.highway import HIGHWAY_SCOPES
+from motionlora.tracking import TrackingOptions
 
 
 def read_prompts(path: str | Path) -> tuple[str, ...]:
@@ -34,8 +35,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     sampling = _given(highway=args.highway, beta=args.beta, pli_tau=args.pli_tau, steps=args.steps, frames=args.frames,
                       guidance_scale=args.guidance)
     job = EvaluationJob(args.model, args.adapter, args.references, args.out, args.config, args.fps, args.device)
-    run = evaluate(job, config, sampling, tracking_uri=args.tracking_uri, experiment=args.experiment,
-                   parent_run_id=args.parent_run_id)
+    tracking = TrackingOptions(tracking_uri=args.tracking_uri, experiment=args.experiment, parent_run_id=args.parent_run_id)
+    run = evaluate(job, config, sampling, tracking)
     for name, stats in run.result.aggregate.items():
         print(f"{name:>30}: {stats['mean']:8.3f}  95% CI [{stats['ci95_low']:.3f}, {stats['ci95_high']:.3f}]  n={stats['n']}")
     out_dir = Path(args.out)

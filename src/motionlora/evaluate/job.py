@@ -6,7 +6,6 @@ job's out folder, and records them in an MLflow run.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from motionlora.config import config_from_dict, load_config
+from motionlora.config import load_config
 from motionlora.data.decode import decode_clip
 from motionlora.data.manifest import read_manifest
 from motionlora.data.video import write_video
@@ -27,7 +26,7 @@ from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate
 from motionlora.generate import sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
-from motionlora.tracking import start_run
+from motionlora.tracking import TrackingOptions, open_run
 from motionlora.tracking.adapters import resolve_adapter
 
 
@@ -70,8 +69,7 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 def evaluation_config(recipe: str | Path | None = None, overrides: Sequence[str] = (), **settings: Any) -> EvaluationConfig:
     """The evaluation settings, in one order: built-in defaults < the `evaluate` section of `recipe`
     with `overrides` (`key=value`) < `settings` (a command's flags, a step's parameters)."""
-    config = load_config(EvaluationConfig, recipe, "evaluate", overrides)
-    return config_from_dict(EvaluationConfig, {**dataclasses.asdict(config), **settings}, f"{recipe or 'defaults'}:evaluate")
+    return load_config(EvaluationConfig, recipe, "evaluate", overrides, settings)
 
 
 def read_references(ingest_dir: str | Path) -> list[np.ndarray]:
@@ -104,16 +102,15 @@ def write_outputs(result: EvaluationResult, references: list[np.ndarray], out_di
         write_video(out_dir / VIDEOS_DIR / f"{key}.gif", frames, fps)
 
 
-def evaluate(job: EvaluationJob, config: EvaluationConfig, sampling: Mapping[str, Any] | None = None, *,
-             tracking_uri: str | None = None, experiment: str | None = None,
-             parent_run_id: str | None = None) -> EvaluationRun:
+def evaluate(job: EvaluationJob, config: EvaluationConfig, sampling: Mapping[str, Any] | None = None,
+             tracking: TrackingOptions = TrackingOptions()) -> EvaluationRun:
     """Score `job`'s adapter against its base model with `config`, write the outputs and record them
-    in an MLflow run named `evaluate` (nested under `parent_run_id` when given). `sampling`: settings
-    of `generate.SamplingConfig` over the recipe's and the adapter's (see `sampling_config`)."""
+    as `tracking` says (a run named `evaluate` unless it names one). `sampling`: settings of
+    `generate.SamplingConfig` over the recipe's and the adapter's (see `sampling_config`)."""
     from tqdm import tqdm
 
     device = job.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    adapter = resolve_adapter(job.adapter, tracking_uri)
+    adapter = resolve_adapter(job.adapter, tracking.tracking_uri)
     model = load_t2v_model(job.model, device=device)
     info = load_motion_adapter(model.unet, adapter, model.identity)
     settings = sampling_config(job.recipe, (), info, **(sampling or {}))
@@ -122,7 +119,7 @@ def evaluate(job: EvaluationJob, config: EvaluationConfig, sampling: Mapping[str
     out_dir = Path(job.out)
     concept = reference_concept(job.references) or Path(job.adapter).name
     title = title_sentence(concept, info.preset, settings.highway, settings.beta)
-    with start_run(tracking_uri, experiment, "evaluate", parent_run_id) as run:
+    with open_run(tracking, "evaluate") as run:
         with tqdm(total=len(config.prompts) * len(config.seeds), desc="evaluate", unit="video", file=sys.stderr) as bar:
             result = evaluate_adapter(model, references, config, settings, clip, on_video=lambda: bar.update())
         write_outputs(result, references, out_dir, title, job.fps)

@@ -23,14 +23,17 @@ from motionlora.tracking.runs import (
     PARENT_TAG,
     NullRun,
     TrackedRun,
+    TrackingOptions,
     default_artifact_location,
     ensure_experiment,
     flatten_params,
     git_commit,
-    tracking_client,
+    open_run,
     resolve_tracking_uri,
     start_run,
+    tracking_client,
 )
 
-__all__ = ["DEFAULT_EXPERIMENT", "DEFAULT_TRACKING_URI", "PARENT_TAG", "NullRun", "TrackedRun", "default_artifact_location",
-           "ensure_experiment", "flatten_params", "git_commit", "tracking_client", "resolve_tracking_uri", "start_run"]
+__all__ = ["DEFAULT_EXPERIMENT", "DEFAULT_TRACKING_URI", "PARENT_TAG", "NullRun", "TrackedRun", "TrackingOptions",
+           "default_artifact_location", "ensure_experiment", "flatten_params", "git_commit", "open_run",
+           "resolve_tracking_uri", "start_run", "tracking_client"]

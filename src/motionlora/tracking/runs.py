@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import subprocess
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
@@ -95,6 +96,18 @@ def git_commit(path: str | Path | None = None) -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() if out.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class TrackingOptions:
+    """Where a step's run is recorded: the tracking server, the experiment, the parent run it nests
+    under and its name. `enabled=False` records nothing (tests, smoke runs)."""
+
+    enabled: bool = True
+    tracking_uri: str | None = None
+    experiment: str | None = None
+    parent_run_id: str | None = None
+    run_name: str | None = None
 
 
 class NullRun:
@@ -191,3 +204,11 @@ def start_run(
         log_system_metrics=log_system_metrics,
     ) as run:
         yield TrackedRun(run.info.run_id, uri)
+
+
+def open_run(tracking: TrackingOptions, default_name: str) -> Any:
+    """`start_run` as `tracking` asks (named `default_name` unless it names the run), or a `NullRun`
+    block when tracking is off."""
+    if not tracking.enabled:
+        return nullcontext(NullRun())
+    return start_run(tracking.tracking_uri, tracking.experiment, tracking.run_name or default_name, tracking.parent_run_id)

@@ -2,7 +2,7 @@
 torchrun, resumable from atomic checkpoints, tracked in MLflow."""
 
 from motionlora.train.config import TrainConfig
-from motionlora.train.loop import NonFiniteTrainingError, OutOfMemoryHintError, TrackingOptions, TrainResult, train
+from motionlora.train.loop import NonFiniteTrainingError, OutOfMemoryHintError, TrainResult, train
 from motionlora.train.step import Trainer
 
-__all__ = ["NonFiniteTrainingError", "OutOfMemoryHintError", "TrackingOptions", "TrainConfig", "TrainResult", "Trainer", "train"]
+__all__ = ["NonFiniteTrainingError", "OutOfMemoryHintError", "TrainConfig", "TrainResult", "Trainer", "train"]

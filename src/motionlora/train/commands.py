@@ -33,7 +33,7 @@ def request_from_args(args: argparse.Namespace) -> TrainRequest:
     """The run the parsed arguments ask for: the recipe's `train` section with the --set overrides."""
     from motionlora.config import load_config
     from motionlora.train.config import TrainConfig
-    from motionlora.train.loop import TrackingOptions
+    from motionlora.tracking import TrackingOptions
     from motionlora.train.request import TrainRequest
 
     tracking = TrackingOptions(

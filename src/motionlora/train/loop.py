@@ -39,7 +39,7 @@ from motionlora.motion.adapter import save_motion_adapter
 from motionlora.motion.lora import set_lora_enabled
 from motionlora.motion.spatial import discard_spatial_lora
 from motionlora.motion.tap import MOTION_ADAPTER
-from motionlora.tracking import NullRun, git_commit, resolve_tracking_uri, start_run
+from motionlora.tracking import NullRun, TrackingOptions, git_commit, resolve_tracking_uri, start_run
 from motionlora.train import checkpoint as ckpt
 from motionlora.train.config import TrainConfig, incompatible_changes
 from motionlora.train.distributed import (
@@ -75,17 +75,6 @@ class OutOfMemoryHintError(RuntimeError):
 
 class NonFiniteTrainingError(RuntimeError):
     """Training met a NaN or infinity; the message names the step, what was not finite and the likely cause."""
-
-
-@dataclass(frozen=True)
-class TrackingOptions:
-    """Where the run is recorded. `enabled=False` records nothing (tests, smoke runs)."""
-
-    enabled: bool = True
-    tracking_uri: str | None = None
-    experiment: str | None = None
-    parent_run_id: str | None = None
-    run_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from motionlora.tracking import TrackingOptions
 from motionlora.train.config import TrainConfig
-from motionlora.train.loop import TrackingOptions
 
 
 @dataclass(frozen=True)
