@@ -37,7 +37,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from motionlora.config import one_of, settings_class
-from motionlora.motion.highway import HIGHWAY_SCOPES
+from motionlora.motion.highway import HIGHWAY_SCOPES, HighwaySettings
 from motionlora.motion.tap import PRESETS
 from shapesworld.render import BACKGROUNDS, COLORS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip, trajectory
 
@@ -73,23 +73,22 @@ BASE_MODEL, RENDERED = "base model", "rendered clips"
 class Variant:
     """One way to sample an adapter: appearance highway scope and β, PLI τ (None: adapter at every step)."""
 
-    highway: str = "off"
-    beta: float = 1.0
+    highway: HighwaySettings = HighwaySettings("off")
     pli_tau: int | None = None
 
     @property
     def label(self) -> str:
-        ah = "AH off" if self.highway == "off" else f"AH {self.highway} β={self.beta:g}"
+        ah = "AH off" if self.highway.scope == "off" else f"AH {self.highway.scope} β={self.highway.beta:g}"
         return ah if self.pli_tau is None else f"{ah}, PLI τ={self.pli_tau}"
 
 
 def parse_highway(item: str) -> Variant:
-    """A `highways` entry, `scope:β` or a scope alone (β = 1.0), as a sampling variant."""
+    """A `highways` entry, `scope:β` or a scope alone (the default β), as a sampling variant."""
     scope, _, beta = str(item).partition(":")
     if scope not in HIGHWAY_SCOPES:
         raise ValueError(f"{item!r} — scope must be one of {list(HIGHWAY_SCOPES)}")
     try:
-        return Variant(scope, float(beta) if beta else 1.0)
+        return Variant(HighwaySettings(scope, float(beta)) if beta else HighwaySettings(scope))
     except ValueError:
         raise ValueError(f"{item!r} — β after ':' must be a number") from None
 
@@ -265,7 +264,8 @@ def sampler(model, config: BenchmarkConfig, variant: Variant | None) -> Callable
     from motionlora.generate import SamplingConfig, generate_video
 
     sampling = SamplingConfig(steps=config.sampling_steps, guidance_scale=1.0, frames=config.frames, adapter=variant is not None,
-                              **({"highway": variant.highway, "beta": variant.beta, "pli_tau": variant.pli_tau} if variant else {}))
+                              **({"highway": variant.highway.scope, "beta": variant.highway.beta, "pli_tau": variant.pli_tau}
+                                 if variant else {}))
     return lambda spec, seed: generate_video(model, caption(spec), sampling, seed=seed)
 
 

@@ -14,6 +14,7 @@ from motionlora.finite import NonFiniteTensorError
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, AdapterMismatchError, apply_motion_lora, load_motion_adapter, save_motion_adapter
 from motionlora.motion.adapter import WEIGHTS_NAME
+from motionlora.motion.highway import HighwaySettings
 from motionlora.motion.lora import lora_modules, lora_parameters
 from motionlora.registry.gate import GateConfig
 from motionlora.registry.registration import register_adapter
@@ -24,7 +25,7 @@ def _trained(model_dir, tmp_path):
     model = load_t2v_model(model_dir, parts=("unet",))
     apply_motion_lora(model.unet, "tap-qk", rank=4, alpha=8)
     randomize_lora(model.unet, MOTION_ADAPTER)
-    adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-qk", "deepest", 1.2, pli_tau=600)
+    adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-qk", HighwaySettings("deepest", 1.2), pli_tau=600)
     return model, adapter
 
 

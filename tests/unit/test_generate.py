@@ -15,6 +15,7 @@ from motionlora.generate import SamplingConfig, compile_once, generate_video, sa
 from motionlora.generate_commands import sampling_flags
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
+from motionlora.motion.highway import HighwaySettings
 from motionlora.testing.stock import diffusers_pipeline
 
 FAST = SamplingConfig(steps=3, frames=6, guidance_scale=5.0)
@@ -30,7 +31,7 @@ def adapter(tiny_model_dir, tmp_path_factory):
     base = load_t2v_model(tiny_model_dir, parts=("unet",))
     apply_motion_lora(base.unet, "tap-k", rank=4)
     randomize_lora(base.unet, MOTION_ADAPTER)
-    return save_motion_adapter(base.unet, tmp_path_factory.mktemp("adapter"), base.identity, "tap-k", "all", 1.1)
+    return save_motion_adapter(base.unet, tmp_path_factory.mktemp("adapter"), base.identity, "tap-k", HighwaySettings("all", 1.1))
 
 
 def test_matches_the_stock_diffusers_pipeline(backbone_dir):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from motionlora.config import load_config
+from motionlora.motion.highway import HighwaySettings
 from shapesworld.benchmark import (
     BenchmarkConfig,
     ClipScorer,
@@ -154,4 +155,4 @@ def test_run_writes_report_and_resumes_without_recomputing(tmp_path):
 
 def test_variant_labels():
     assert Variant().label == "AH off"
-    assert Variant("all", 1.1, 500).label == "AH all β=1.1, PLI τ=500"
+    assert Variant(HighwaySettings("all", 1.1), 500).label == "AH all β=1.1, PLI τ=500"

@@ -75,8 +75,7 @@ def save_motion_adapter(
     out_dir: str | Path,
     identity: ModelIdentity,
     preset: str,
-    highway_scope: HighwayScope = HighwaySettings().scope,
-    highway_beta: float = HighwaySettings().beta,
+    highway: HighwaySettings = HighwaySettings(),
     pli_tau: int | None = None,
     extra: dict[str, Any] | None = None,
 ) -> Path:
@@ -104,8 +103,8 @@ def save_motion_adapter(
         rank=config.r,
         alpha=float(config.lora_alpha),
         base_model=identity.to_dict(),
-        highway_scope=highway_scope,
-        highway_beta=highway_beta,
+        highway_scope=highway.scope,
+        highway_beta=highway.beta,
         pli_tau=pli_tau,
         extra=dict(extra or {}),
     ).write(out)

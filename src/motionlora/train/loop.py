@@ -230,7 +230,7 @@ def _save_adapter(unet: torch.nn.Module, out_dir: Path, identity: ModelIdentity,
     set_lora_enabled(unet, MOTION_ADAPTER, True)
     final, tmp = out_dir / ADAPTER_DIR, out_dir / f".{ADAPTER_DIR}-tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    save_motion_adapter(unet, tmp, identity, config.preset, config.highway_scope, config.highway_beta, config.pli_tau, extra)
+    save_motion_adapter(unet, tmp, identity, config.preset, config.highway_settings, config.pli_tau, extra)
     shutil.rmtree(final, ignore_errors=True)
     os.rename(tmp, final)
     return final
