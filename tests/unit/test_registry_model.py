@@ -15,7 +15,8 @@ from helpers import randomize_lora
 from motionlora.models import identify_model, load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 from motionlora.registry import model as registry_model
-from motionlora.registry.model import base_model_source, base_model_to_load, log_motion_model
+from motionlora.models.identity import base_model_source
+from motionlora.registry.model import base_model_to_load, log_motion_model
 from motionlora.tracking import ensure_experiment
 
 

@@ -135,10 +135,11 @@ def clips_hash(clips: Sequence[np.ndarray]) -> str:
 
 def pair_context(model: T2VModel, sampling: SamplingConfig, references: Sequence[np.ndarray]) -> str:
     """A hash of what makes one prompt × seed pair the same experiment across adapters: the base
-    model, the sampler settings of the base clip and the reference clips scored against."""
+    model's weights, the sampler settings of the base clip and the reference clips scored against."""
     base = {k: v for k, v in dataclasses.asdict(sampling).items()
             if k not in ("highway", "beta", "pli_tau", "lora_scale", "adapter", "decode_chunk")}
-    blob = json.dumps({"base_model": model.identity.to_dict(), "sampling": base, "references": clips_hash(references)},
+    weights = {k: v for k, v in model.identity.to_dict().items() if k != "source"}  # the same weights, wherever loaded from
+    blob = json.dumps({"base_model": weights, "sampling": base, "references": clips_hash(references)},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

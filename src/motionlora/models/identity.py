@@ -48,11 +48,12 @@ def weights_hash(unet_dir: Path) -> str:
 
 
 def identify_model(model_dir: Path, source: str | None = None) -> ModelIdentity:
-    """Identity of the diffusers-format model in `model_dir` (UNet in its `unet/` subfolder)."""
+    """Identity of the diffusers-format model in `model_dir` (UNet in its `unet/` subfolder), its
+    source (default: the folder) recorded by `base_model_source`."""
     unet_dir = Path(model_dir) / "unet"
     config = json.loads((unet_dir / "config.json").read_text())
     return ModelIdentity(
-        source=source or str(model_dir),
+        source=base_model_source(source or str(model_dir)),
         weights_sha256=weights_hash(unet_dir),
         architecture_sha256=architecture_hash(config),
     )
@@ -78,3 +79,21 @@ def identity_mismatch(recorded: Mapping[str, Any], identity: ModelIdentity) -> I
         if recorded.get(key) != getattr(identity, key):
             return IdentityMismatch(what, str(recorded.get(key)), getattr(identity, key))
     return None
+
+
+def base_model_source(base_model: str) -> str:
+    """How a base model's source is recorded (identities, adapters, MLflow models): a hub id or a
+    remote URL as given; a local folder (or file:// URL) by its name only, never a path of the
+    machine that recorded it — the hashes, not the path, say which weights they are."""
+    text = str(base_model)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://")).name
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    return path.resolve().name if path.is_dir() else text
+
+
+def is_remote_reference(source: str) -> bool:
+    """Whether `source` names a model another machine can fetch (a hub id `owner/name` or a URL)."""
+    return ("://" in source and not source.startswith("file://")) or source.count("/") == 1

@@ -34,6 +34,8 @@ from typing import Any, Mapping
 
 import mlflow.pyfunc
 
+from motionlora.models.identity import base_model_source, is_remote_reference
+
 INCLUDE_BASE_MODEL_BELOW = 256 * 2**20
 MODEL_CODE = Path(__file__).with_name("model_code.py")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -85,23 +87,6 @@ def input_example() -> Any:
 
 def _folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
-def base_model_source(base_model: str) -> str:
-    """How the model records where its base came from: a hub id or a remote URL as given; a local
-    folder (or file:// URL) by its name only, never a path of the machine that logged it."""
-    text = str(base_model)
-    if text.startswith("file://"):
-        return Path(text.removeprefix("file://")).name
-    if "://" in text:
-        return text
-    path = Path(text).expanduser()
-    return path.resolve().name if path.is_dir() else text
-
-
-def is_remote_reference(source: str) -> bool:
-    """Whether `source` names a model another machine can fetch (a hub id `owner/name` or a URL)."""
-    return ("://" in source and not source.startswith("file://")) or source.count("/") == 1
 
 
 class _PyfuncFlavor:
