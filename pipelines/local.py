@@ -94,14 +94,13 @@ def check_local_source(source: str) -> None:
 
 def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipeline_root: Path) -> str:
     """Where to look after a successful run."""
-    import mlflow
-
     from motionlora.registry.names import model_name
-    from motionlora.tracking.pipeline_run import latest_pipeline_run
     from motionlora.registry.promotion import AliasState
+    from motionlora.tracking import tracking_client
+    from motionlora.tracking.pipeline_run import latest_pipeline_run
 
     run = latest_pipeline_run(tracking_uri, experiment, since)
-    client = mlflow.MlflowClient(tracking_uri)
+    client = tracking_client(tracking_uri)
     tags = run.data.tags if run is not None else {}
     lines = [
         f"pipeline finished: registered {tags.get('motionlora.registered', '?')}, gate {tags.get('motionlora.gate', '?')}, "
