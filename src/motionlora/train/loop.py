@@ -86,14 +86,16 @@ class TrainResult:
     summary: dict[str, Any]
 
 
-def check_data_matches_model(dataset: PreprocessedDataset, identity: ModelIdentity, unet: torch.nn.Module) -> None:
-    """Refuse latents and text embeddings made with another base model (or that do not fit this UNet)."""
+def check_data_matches_model(dataset: PreprocessedDataset, identity: ModelIdentity, unet: torch.nn.Module,
+                             source: str) -> None:
+    """Refuse latents and text embeddings made with another base model (or that do not fit this UNet);
+    `source` is the model as the user named it, for the fix."""
     mismatch = identity_mismatch(dataset.model, identity)
     if mismatch is not None:
         raise ValueError(
             f"{dataset.directory} was preprocessed with base model {dataset.model.get('source')} ({mismatch.what} hash "
-            f"{mismatch.recorded[:12]}), but training loads {identity.source} ({mismatch.what} hash "
-            f"{mismatch.actual[:12]}); preprocess the clips again with --model {identity.source}"
+            f"{mismatch.recorded[:12]}), but training loads {source} ({mismatch.what} hash "
+            f"{mismatch.actual[:12]}); preprocess the clips again with --model {source}"
         )
     channels, dim = dataset.latents.shape[1], dataset.text_embeddings.shape[-1]
     if channels != unet.config.in_channels or dim != unet.config.cross_attention_dim:
@@ -296,7 +298,7 @@ def _prepare(config: TrainConfig, data_dir: Path, out_dir: Path, model_source: s
     dtype = precision_dtype(config.mixed_precision, ctx.device)
     dataset = load_preprocessed(data_dir)
     model = load_t2v_model(model_source, parts=("unet", "scheduler"), dtype=dtype, device=ctx.device)
-    check_data_matches_model(dataset, model.identity, model.unet)
+    check_data_matches_model(dataset, model.identity, model.unet, model_source)
     add_training_adapters(model.unet, config)
     trainer = Trainer(model.unet, training_scheduler(model.scheduler.config), config, ctx, dtype)
     broadcast_parameters(trainer.params, ctx)
