@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: setup data test docs run ui bench bench-gpu image lock clean
+.PHONY: setup data test test-fast docs run ui bench bench-gpu image lock clean
 
 setup: $(VENV)/.installed
 
@@ -28,6 +28,11 @@ data: setup
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+# The edit loop: tests/unit without the tests marked slow (`make test` runs those too, and CI runs `make test`).
+test-fast: setup
+	$(PY) -m pytest tests/unit -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
 # README's settings tables, rewritten from the settings classes (a unit test fails when they differ).

@@ -1,9 +1,12 @@
-"""Shared fixtures: a tiny diffusers-format T2V model built offline, once per session."""
+"""Shared fixtures: a tiny diffusers-format T2V model built offline once per session, its data,
+new MLflow SQLite stores; and a check that tests write under their temp folders only."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -14,6 +17,49 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # machine shared with another process a two-thread OpenMP pool spends most of its time waiting for
 # a core (a tiny-model training step took 10-14 s instead of 0.5 s). Set before torch is imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _writes_nothing_into_the_repository():
+    """Tests write under their temp folders: a new entry at the top of the repository (./mlruns from
+    an MLflow SQLite store given no artifact location, ./mlflow.db, ./outputs, ...) fails the test
+    during which it appeared. One directory listing before and after each test."""
+    before = set(os.listdir(REPO))
+    yield
+    new = sorted(set(os.listdir(REPO)) - before)
+    if new:
+        pytest.fail(f"{', '.join(new)} appeared in {REPO} during this test: tests write under tmp_path", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dvc_state_in_a_temp_folder(tmp_path_factory: pytest.TempPathFactory):
+    """DVC keeps each repository's state (index, locks, temp files) in a site cache folder,
+    /var/tmp/dvc by default; the tests' repositories, and the DVC processes they start, keep theirs
+    in a temp folder instead."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DVC_SITE_CACHE_DIR", str(tmp_path_factory.mktemp("dvc-site-cache")))
+        yield
+
+
+@pytest.fixture(scope="session")
+def mlflow_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], str]:
+    """`mlflow_sqlite(folder)`: the URI of a new, empty MLflow SQLite store, folder/mlflow.db. MLflow
+    creates a database by running every schema migration, about 1.5 CPU-seconds each time; this
+    runs them once per session and copies the result."""
+    import mlflow
+
+    template = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    mlflow.MlflowClient(f"sqlite:///{template}").search_experiments()
+
+    def store(folder: Path) -> str:
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, folder / "mlflow.db")
+        return f"sqlite:///{folder / 'mlflow.db'}"
+
+    return store
 
 
 @pytest.fixture(scope="session")

@@ -47,7 +47,7 @@ GATE = GateConfig(min_motion_gain=0.0, text_alignment_tolerance=5.0, max_appeara
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def world(tmp_path_factory, mlflow_sqlite):
     root = tmp_path_factory.mktemp("refusal")
     clips = root / "clips"
     for seed in range(3):
@@ -60,7 +60,7 @@ def world(tmp_path_factory):
     adapter = save_motion_adapter(model.unet, root / "adapter", model.identity, "tap-k")
     return {"root": root, "ingested": root / "ingested", "adapter": adapter, "model": model,
             "references": read_references(root / "ingested"), "clip": load_clip(CONFIG.clip_model),
-            "uri": f"sqlite:///{root / 'mlflow.db'}"}
+            "uri": mlflow_sqlite(root)}
 
 
 def evaluate_into(world, name: str) -> Path:

@@ -30,13 +30,13 @@ def references(tmp_path):
     return tmp_path / "ingested"
 
 
-def test_evaluate_writes_metrics_report_and_an_mlflow_run(tiny_model_dir, references, tmp_path, capsys):
+def test_evaluate_writes_metrics_report_and_an_mlflow_run(tiny_model_dir, references, mlflow_sqlite, tmp_path, capsys):
     model = load_t2v_model(tiny_model_dir, parts=("unet",))
     apply_motion_lora(model.unet, "tap-k", rank=4)
     adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-k")
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("# unlike the references\na red circle on black\na blue square on white\n")
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path)
     code = main([
         "evaluate", "--model", str(tiny_model_dir), "--adapter", str(adapter), "--references", str(references),
         "--prompts", str(prompts), "--out", str(tmp_path / "eval"), "--seeds", "0,1", "--steps", "2", "--frames", "8", "--highway", "off",

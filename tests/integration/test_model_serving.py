@@ -25,6 +25,7 @@ import pytest
 from motionlora.models import load_t2v_model
 from motionlora.motion import apply_motion_lora, save_motion_adapter
 from motionlora.registry.model import log_motion_model
+from motionlora.tracking import ensure_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -50,18 +51,22 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def champion_uri(tmp_path_factory) -> tuple[str, str]:
+def champion_uri(tmp_path_factory, mlflow_sqlite) -> tuple[str, str]:
     root = tmp_path_factory.mktemp("serving")
     model = load_t2v_model(ROOT / "models" / "shapes")
     apply_motion_lora(model.unet, "tap-k", rank=4)
     adapter = save_motion_adapter(model.unet, root / "adapter", model.identity, "tap-k")
-    tracking = f"sqlite:///{root / 'mlflow.db'}"
+    tracking = mlflow_sqlite(root)
+    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(tracking)
-    mlflow.set_experiment(experiment_name="serving")
-    with mlflow.start_run():
-        logged = log_motion_model(adapter, str(ROOT / "models" / "shapes"), SAMPLING)
-    version = mlflow.register_model(logged.model_uri, MODEL)
-    mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version.version)
+    try:
+        # ensure_experiment puts the artifacts beside the database (SQLite's default is ./mlruns)
+        with mlflow.start_run(experiment_id=ensure_experiment(tracking, "serving")):
+            logged = log_motion_model(adapter, str(ROOT / "models" / "shapes"), SAMPLING)
+        version = mlflow.register_model(logged.model_uri, MODEL)
+        mlflow.MlflowClient().set_registered_model_alias(MODEL, "champion", version.version)
+    finally:
+        mlflow.set_tracking_uri(previous)
     return tracking, f"models:/{MODEL}@champion"
 
 

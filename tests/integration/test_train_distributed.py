@@ -25,16 +25,21 @@ def _torchrun() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "torch.distributed.run"]
 
 
-def test_two_ranks_stay_in_sync_and_match_one_process(train_command, train_env, tmp_path):
+def test_two_ranks_stay_in_sync_and_match_one_process(train_command, train_env, train_in_process, tmp_path):
+    """The one process is the same command run in this process (`train_in_process`) while the ranks run."""
     two, one = tmp_path / "two-ranks", tmp_path / "one-process"
     ranks_cmd = [*_torchrun(), "--standalone", "--nproc-per-node", "2", "-m", "motionlora",
                  *train_command(two, *STEPS, "--set", "batch_size=1", "--set", "debug_check_sync=true")]
-    single_cmd = [sys.executable, "-m", "motionlora", *train_command(one, *STEPS)]
-    with (tmp_path / "ranks.log").open("w") as ranks_log, (tmp_path / "single.log").open("w") as single_log:
+    with (tmp_path / "ranks.log").open("w") as ranks_log:
         ranks = subprocess.Popen(ranks_cmd, env=train_env, stdout=ranks_log, stderr=subprocess.STDOUT)
-        single = subprocess.Popen(single_cmd, env=train_env, stdout=single_log, stderr=subprocess.STDOUT)
-        codes = ranks.wait(timeout=400), single.wait(timeout=400)
-    assert codes == (0, 0), (tmp_path / "ranks.log").read_text()[-3000:] + (tmp_path / "single.log").read_text()[-3000:]
+        try:
+            single, single_log = train_in_process(*train_command(one, *STEPS))
+            codes = ranks.wait(timeout=400), single
+        finally:
+            if ranks.poll() is None:
+                ranks.terminate()  # torchrun passes SIGTERM on to its ranks
+                ranks.wait()
+    assert codes == (0, 0), (tmp_path / "ranks.log").read_text()[-3000:] + single_log[-3000:]
 
     sync = [json.loads(line) for line in (two / "debug" / "sync.jsonl").read_text().splitlines()]
     assert [row["step"] for row in sync] == [1, 2, 3, 4, 5]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 import torch
@@ -29,9 +30,16 @@ def _trained(model_dir, tmp_path):
     return model, adapter
 
 
+@pytest.fixture(scope="module")
+def _trained_once(tiny_model_dir, tmp_path_factory):
+    return _trained(tiny_model_dir, tmp_path_factory.mktemp("trained"))
+
+
 @pytest.fixture
-def trained(tiny_model_dir, tmp_path):
-    return _trained(tiny_model_dir, tmp_path)
+def trained(_trained_once, tmp_path):
+    """The model and a copy of its adapter in this test's folder (tests edit the adapter's files)."""
+    model, adapter = _trained_once
+    return model, shutil.copytree(adapter, tmp_path / "adapter")
 
 
 def test_adapter_folder_is_peft_format(trained):
@@ -44,6 +52,7 @@ def test_adapter_folder_is_peft_format(trained):
     assert motion["pli_tau"] == 600 and len(motion["base_model"]["weights_sha256"]) == 64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["tiny_model_dir", "tiny_animatediff_dir"])
 def test_round_trip_gives_identical_outputs(backbone, request, tmp_path):
     """Both backbones: UNet3D (ZeroScope-like) and UNetMotionModel (AnimateDiff: the shapes model)."""
@@ -68,6 +77,7 @@ def test_other_weights_are_refused_naming_both_hashes(trained, tmp_path):
     assert model.identity.weights_sha256 in message and other.identity.weights_sha256 in message
 
 
+@pytest.mark.slow
 def test_other_architecture_is_refused(trained, tmp_path):
     _, adapter = trained
     wider = build_tiny_model(tmp_path / "wider", spec=TinyModelSpec(unet_channels=(16, 32, 48)))

@@ -55,6 +55,7 @@ def test_references_are_fitted_to_the_generated_clips(references):
     assert fitted[0].shape == (8, 24, 16, 3)
 
 
+@pytest.mark.slow
 def test_zero_lora_adapter_leaks_nothing(tiny_model_dir, references, clip):
     model = load_t2v_model(tiny_model_dir)
     apply_motion_lora(model.unet, "tap-k", rank=4)
@@ -75,6 +76,7 @@ def test_zero_lora_adapter_leaks_nothing(tiny_model_dir, references, clip):
     assert result.settings["judge"] is None and len(result.settings["pair_context"]) == 16
 
 
+@pytest.mark.slow
 def test_report_embeds_every_clip(tiny_model_dir, references, clip, tmp_path):
     model = load_t2v_model(tiny_model_dir)
     apply_motion_lora(model.unet, "tap-k", rank=4)

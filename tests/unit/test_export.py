@@ -36,6 +36,7 @@ def adapter_and_outputs(request, tmp_path):
     return model_dir, adapter, inputs, expected, base
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapter_and_outputs", ["tiny_animatediff_dir"], indirect=True)
 def test_diffusers_pipeline_load_lora_weights(adapter_and_outputs, tmp_path, capsys):
     model_dir, adapter, inputs, expected, base = adapter_and_outputs
@@ -50,6 +51,7 @@ def test_diffusers_pipeline_load_lora_weights(adapter_and_outputs, tmp_path, cap
     assert not torch.allclose(stock, base, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("adapter_and_outputs", BACKBONES, indirect=True)
 def test_peft_model_from_pretrained(adapter_and_outputs, tmp_path):
     from peft import PeftModel

@@ -34,6 +34,7 @@ def adapter(tiny_model_dir, tmp_path_factory):
     return save_motion_adapter(base.unet, tmp_path_factory.mktemp("adapter"), base.identity, "tap-k", HighwaySettings("all", 1.1))
 
 
+@pytest.mark.slow
 def test_matches_the_stock_diffusers_pipeline(backbone_dir):
     """No adapter, AH off: the same denoising as diffusers' own pipeline for the backbone
     (TextToVideoSDPipeline for UNet3D, AnimateDiffPipeline for AnimateDiff)."""
@@ -52,6 +53,7 @@ def test_matches_the_stock_diffusers_pipeline(backbone_dir):
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_writes_a_playable_deterministic_mp4(adapter, tiny_model_dir, tmp_path):
     args = ["generate", "--model", str(tiny_model_dir), "--adapter", str(adapter), "--prompt", "a blue square",
             "--steps", "3", "--frames", "6", "--size", "32x32", "--seed", "11"]
@@ -64,10 +66,12 @@ def test_cli_writes_a_playable_deterministic_mp4(adapter, tiny_model_dir, tmp_pa
     assert decode_clip(tmp_path / "c.gif").frames.shape == (6, 32, 32, 3)
 
 
+@pytest.mark.slow
 def test_seed_changes_the_video(model):
     assert not np.array_equal(generate_video(model, "a cat", FAST, seed=0), generate_video(model, "a cat", FAST, seed=1))
 
 
+@pytest.mark.slow
 def test_pli_uses_the_adapter_only_above_tau(adapter, tiny_model_dir):
     from motionlora.motion import load_motion_adapter
 
@@ -86,6 +90,7 @@ def test_pli_uses_the_adapter_only_above_tau(adapter, tiny_model_dir):
     assert torch.equal(sample_latents(adapted, prompt, FAST, seed=3), always)
 
 
+@pytest.mark.slow
 def test_highway_changes_the_sample(model):
     off = sample_latents(model, "a dog", FAST, seed=2)
     on = sample_latents(model, "a dog", SamplingConfig(steps=3, frames=6, guidance_scale=5.0, highway="all", beta=1.1), seed=2)
@@ -100,6 +105,7 @@ def test_bad_settings_are_refused(tiny_model_dir, tmp_path, capsys):
     assert code == 2 and "missing" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_compile_wraps_the_unet_once_however_often_it_is_asked(tiny_model_dir):
     """Equal output and the speed-up are measured in benchmarks/sample_speed.py --compile (compiling
     takes minutes on a cold cache, too long for a unit test); here: in place, once."""

@@ -1,12 +1,11 @@
 """benchmarks/gpu.py (`make bench-gpu`), checked on the CPU at tiny sizes: the skip without CUDA,
-a whole --tiny run that writes only to --out, the latent comparison of the sampling part, the
-meta-device FLOP count, and where results go."""
+the latent comparison of the sampling part, the meta-device FLOP count, and where results go (a
+whole --tiny run: tests/integration/test_gpu_bench_run.py)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +15,6 @@ from helpers import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "gpu.py"
-RESULTS_JSON = REPO / "benchmarks" / "results.json"
 CPU = torch.device("cpu")
 
 
@@ -34,48 +32,12 @@ def no_record(gpu: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(gpu, "record", refuse)
 
 
-def gpu_entries() -> dict:
-    results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
-    return {k: v for k, v in results.items() if k.startswith("gpu_") or k.endswith("_identical_weights")}
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is available: the script runs instead of skipping")
 def test_without_cuda_it_prints_one_line_and_exits_0(gpu: ModuleType, capsys: pytest.CaptureFixture) -> None:
     assert gpu.main([]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
     assert "skipped" in lines[0] and "no CUDA device" in lines[0]
-
-
-@pytest.mark.slow
-def test_tiny_run_writes_its_entries_to_out_only(gpu: ModuleType, tmp_path: Path, capsys: pytest.CaptureFixture, no_record: None) -> None:
-    """The AnimateDiff model (train, sample) and the torchrun part, at tiny sizes: every entry in
-    --out with machine and date, nothing in benchmarks/results.json."""
-    before = gpu_entries()
-    out = tmp_path / "tiny.json"
-    assert gpu.main(["--tiny", "--models", "animatediff", "--peak-tflops", "1", "--out", str(out)]) == 0
-    assert gpu_entries() == before
-
-    entries = json.loads(out.read_text())
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    assert set(entries) == {"gpu_train_speedup_vs_reference", "gpu_train_peak_memory_gb", "gpu_train_mfu",
-                            "gpu_train_minutes_per_concept", "gpu_sample_speedup_vs_diffusers", f"{backend}_identical_weights"}
-    for entry in entries.values():
-        assert entry["machine"]["torch"] == torch.__version__ and entry["date"] and entry["tiny"] is True
-        assert entry["value"] > 0 and entry["device"]
-    train = entries["gpu_train_speedup_vs_reference"]["per_model"]["animatediff"]
-    ours, no_checkpointing = "ours, checkpointing", "ours, no checkpointing"
-    assert set(train["ms_per_step"]) == {"reference recipe as released", ours, no_checkpointing}
-    assert train["peak_gb"][ours] < train["peak_gb"][no_checkpointing]  # checkpointing keeps fewer activations
-    assert entries["gpu_train_peak_memory_gb"]["value"] == pytest.approx(train["peak_gb"][ours], abs=1e-3)
-    minutes = entries["gpu_train_minutes_per_concept"]["value"]
-    assert minutes == pytest.approx(train["steps_per_concept"] * train["ms_per_step"][ours] / 60000, rel=1e-3)
-    sample = entries["gpu_sample_speedup_vs_diffusers"]["per_model"]["animatediff"]
-    assert sample["pipeline"] == "AnimateDiffPipeline" and sample["latents_max_abs_difference"] <= sample["latents_relative_tolerance"] * sample["latents_max_abs"]
-    assert entries[f"{backend}_identical_weights"]["runs"][0]["backend"] == backend
-
-    printed = capsys.readouterr().out
-    assert "| animatediff | sample speed-up vs diffusers |" in printed and "parts done" in printed
 
 
 def test_sampling_check_compares_the_pipelines_latents(gpu: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from motionlora.evaluate.clip import load_clip
 from motionlora.evaluate.metrics import (
@@ -95,12 +96,16 @@ def test_opposite_direction_is_anticorrelated() -> None:
     assert motion_fidelity(RIGHT, RIGHT[::-1]) == pytest.approx(-1.0, abs=0.05)
 
 
-def test_symmetric_deterministic_and_bounded() -> None:
+def test_symmetric_and_deterministic() -> None:
     other = _clip("circle", "checker", velocity=(1.0, 0.5), start=(20, 20))
     score = motion_fidelity(RIGHT, other)
     assert score == motion_fidelity(other, RIGHT)
     assert score == motion_fidelity(RIGHT, other)
-    assert -1.0 <= score <= 1.0
+
+
+def test_perpendicular_motion_is_uncorrelated() -> None:
+    # Every displacement of one clip is at 90 degrees to the other's: each correlation is cos 90° = 0.
+    assert motion_fidelity(RIGHT, _clip(velocity=(0.0, 1.0), start=(32, 20))) == pytest.approx(0.0, abs=0.02)
 
 
 def test_clips_without_motion_are_defined() -> None:
@@ -169,6 +174,9 @@ def test_concept_fidelity_direction_and_speed() -> None:
     assert concept_motion_fidelity([FAST_RIGHT], FAST_RIGHT[::-1].copy()) < -0.9
     # Twice as fast: 2 * 2 * 4 / (2^2 + 4^2) = 0.8 up to localisation error.
     assert concept_motion_fidelity([FAST_RIGHT], _clip(velocity=(4.0, 0.0), start=(2, 32))) == pytest.approx(0.8, abs=0.05)
+    # Perpendicular, either way: cos 90° = 0.
+    assert concept_motion_fidelity([FAST_RIGHT], _clip(velocity=(0.0, 2.0), start=(32, 6))) == pytest.approx(0.0, abs=0.02)
+    assert concept_motion_fidelity([FAST_RIGHT], _clip(velocity=(0.0, -2.0), start=(32, 50))) == pytest.approx(0.0, abs=0.02)
 
 
 def test_concept_fidelity_on_still_blank_and_shorter_clips() -> None:
@@ -182,10 +190,10 @@ def test_concept_fidelity_on_still_blank_and_shorter_clips() -> None:
     assert concept_motion_fidelity(ZIGZAG_REFS, _shapes("zigzag", 5, "square", "white", "gray", frames=16)) > 0.9
 
 
-def test_concept_fidelity_is_deterministic_and_bounded() -> None:
+def test_concept_fidelity_is_deterministic() -> None:
     other = _shapes("bounce", 4, "square", "blue", "gradient")
     scores = {concept_motion_fidelity(ZIGZAG_REFS, other) for _ in range(3)}
-    assert len(scores) == 1 and -1.0 <= scores.pop() <= 1.0
+    assert len(scores) == 1
     with pytest.raises(ValueError, match="at least one reference"):
         concept_motion_fidelity([], other)
 
@@ -198,30 +206,81 @@ def clip(tmp_path_factory: pytest.TempPathFactory):
     return load_clip(build_tiny_clip(tmp_path_factory.mktemp("tiny-clip")))
 
 
-def test_text_alignment_is_a_bounded_float(clip) -> None:
-    score = text_alignment(RIGHT, "a red square moving right", clip)
-    assert isinstance(score, float) and -100.0 <= score <= 100.0
+class ColourCLIP:
+    """A stand-in for CLIP whose embeddings are known by hand, so each metric has an exact expected
+    value: a frame's embedding is its mean colour as a unit RGB vector; a prompt's is the unit sum
+    of the colours it names."""
+
+    WORDS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
+
+    def image_embeddings(self, frames: np.ndarray) -> torch.Tensor:
+        means = torch.as_tensor(frames.reshape(len(frames), -1, 3).mean(axis=1), dtype=torch.float32)
+        return torch.nn.functional.normalize(means, dim=-1)
+
+    def text_embeddings(self, prompts) -> torch.Tensor:
+        prompts = [prompts] if isinstance(prompts, str) else prompts
+        sums = [np.sum([self.WORDS[word] for word in prompt.split() if word in self.WORDS], axis=0) for prompt in prompts]
+        return torch.nn.functional.normalize(torch.as_tensor(np.stack(sums), dtype=torch.float32), dim=-1)
+
+
+def _solid(*colours: tuple[int, int, int]) -> np.ndarray:
+    """One 4x4 frame of each colour."""
+    return np.stack([np.full((4, 4, 3), colour, np.uint8) for colour in colours])
+
+
+RED, GREEN, BLUE, YELLOW = (200, 0, 0), (0, 200, 0), (0, 0, 200), (200, 200, 0)
+
+
+def test_text_alignment_is_100_times_the_mean_cosine() -> None:
+    colours = ColourCLIP()
+    assert text_alignment(_solid(RED, RED), "a red square", colours) == pytest.approx(100.0)
+    assert text_alignment(_solid(RED, GREEN), "a red square", colours) == pytest.approx(50.0)  # cosines 1 and 0
+    assert text_alignment(_solid(RED), "red on green", colours) == pytest.approx(100.0 / np.sqrt(2.0))
+
+
+def test_text_alignment_on_the_tiny_clip(clip) -> None:
+    """The real scorer's cosines, frame by frame, agree with the metric's mean."""
+    frames = _clip("circle", "stripes")[:4]
+    cosines = [float(clip.image_embeddings(frame[None]) @ clip.text_embeddings("a red circle").T) for frame in frames]
+    assert text_alignment(frames, "a red circle", clip) == pytest.approx(100.0 * np.mean(cosines), abs=1e-4)
 
 
 def test_temporal_consistency_of_a_static_clip_is_100(clip) -> None:
     static = np.repeat(RIGHT[:1], FRAMES, axis=0)
     assert temporal_consistency(static, clip) == pytest.approx(100.0, abs=1e-3)
-    assert -100.0 <= temporal_consistency(RIGHT, clip) <= 100.0
 
 
-def test_appearance_leakage_is_zero_without_change_and_positive_when_copying(clip) -> None:
+def test_temporal_consistency_is_100_times_the_mean_cosine_of_neighbours() -> None:
+    # Neighbours red-red, red-green, green-green: cosines 1, 0, 1.
+    assert temporal_consistency(_solid(RED, RED, GREEN, GREEN), ColourCLIP()) == pytest.approx(200.0 / 3.0)
+    # Red then yellow: cos 45° each step.
+    assert temporal_consistency(_solid(RED, YELLOW), ColourCLIP()) == pytest.approx(100.0 / np.sqrt(2.0))
+
+
+def test_appearance_leakage_is_zero_without_change(clip) -> None:
     reference = np.repeat(_clip("circle", "checker")[:1], FRAMES, axis=0)
     assert appearance_leakage(RIGHT, reference, RIGHT, clip) == pytest.approx(0.0, abs=1e-9)
-    # A copy of a static reference has similarity 1 to it, the most there is; the base clip less.
-    assert appearance_leakage(reference, reference, RIGHT, clip) > 0.0
+
+
+def test_appearance_leakage_is_the_similarity_gained_over_the_base_clip() -> None:
+    colours, reference, base = ColourCLIP(), _solid(GREEN, GREEN), _solid(YELLOW)
+    # The base clip's similarity to the green reference is cos 45°; a copy of the reference has 1, a red clip 0.
+    assert appearance_leakage(reference, reference, base, colours) == pytest.approx(100.0 * (1.0 - 1.0 / np.sqrt(2.0)))
+    assert appearance_leakage(_solid(RED), reference, base, colours) == pytest.approx(-100.0 / np.sqrt(2.0))
 
 
 def test_appearance_diversity(clip) -> None:
     assert appearance_diversity([RIGHT, RIGHT.copy(), RIGHT], clip) == pytest.approx(0.0, abs=1e-5)
-    varied = [RIGHT, _clip("circle", "stripes"), np.zeros_like(RIGHT)]
-    assert 0.0 < appearance_diversity(varied, clip) <= 2.0
     with pytest.raises(ValueError, match="at least 2 clips"):
         appearance_diversity([RIGHT], clip)
+
+
+def test_appearance_diversity_is_one_minus_the_mean_pairwise_cosine() -> None:
+    colours = ColourCLIP()
+    assert appearance_diversity([_solid(RED), _solid(GREEN), _solid(BLUE)], colours) == pytest.approx(1.0)  # orthogonal
+    assert appearance_diversity([_solid(RED), _solid(RED), _solid(GREEN)], colours) == pytest.approx(2.0 / 3.0)  # cosines 1, 0, 0
+    # A clip's embedding is the mean of its frames': red + green frames point at yellow.
+    assert appearance_diversity([_solid(RED, GREEN), _solid(YELLOW)], colours) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_clip_metrics_reject_bad_frames(clip) -> None:

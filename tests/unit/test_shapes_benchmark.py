@@ -1,10 +1,9 @@
 """The shapes benchmark: prompts that ask for other appearances, per-clip scores, the grid, the
-Pareto front and recommendation, and a resumable run."""
+Pareto front and recommendation (a whole run: tests/integration/test_shapes_benchmark_run.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from shapesworld.benchmark import (
     Variant,
     other_appearances,
     reference_spec,
-    run_benchmark,
     training_runs,
 )
 from shapesworld.benchmark_report import mark_pareto, recommend
@@ -117,40 +115,6 @@ def test_the_recipe_sections_load():
     assert {"all", "tap-k", "tap-qk", "tap-qk-motion"} <= set(full.presets) and len(full.learning_rates) >= 2
     quick = load_config(BenchmarkConfig, REPO / "configs" / "shapes.yaml", "benchmark_quick", [])
     assert len(training_runs(quick)) < len(training_runs(full))
-
-
-@pytest.mark.slow
-def test_run_writes_report_and_resumes_without_recomputing(tmp_path):
-    config = BenchmarkConfig(regimes=("dual-path",), sweep_regime="one-shot", presets=("all", "tap-qk-motion"), learning_rates=(0.001,),
-                             steps=(1, 2), highways=("off", "all:1.1"), pli_taus=(500,), reference_clips=2, prompts=1, seeds=2,
-                             batch_size=1, sampling_steps=2, threads=1)
-    lines: list[str] = []
-    results = run_benchmark(str(REPO / "models" / "shapes"), str(REPO / "models" / "shapes-clip"), tmp_path, config, report=lines.append)
-    assert len(lines) == 2 + 3 * 2 and all(line.endswith("done") or "done (trained" in line for line in lines)
-    leakage = [(r["regime"], r["recipe"], r["steps"]) for r in results["leakage"]]
-    assert leakage == [("dual-path", "base model", 0), ("dual-path", "all lr 0.001", 1), ("dual-path", "all lr 0.001", 2),
-                       ("one-shot", "base model", 0), ("one-shot", "all lr 0.001", 1), ("one-shot", "all lr 0.001", 2)]
-    base = results["leakage"][0]
-    assert base["clips"] == 2 and base["clip_leakage"]["mean"] == 0.0  # the base model paired with itself
-    sweep = results["sweep"]
-    assert [r["preset"] for r in sweep[:2]] == ["rendered clips", "base model"]
-    assert sweep[0]["motion_correct"]["mean"] == 1.0 and sweep[0]["own_motion_correct"]["mean"] == 1.0
-    assert len(sweep) == 2 + 2 * 2 * len(config.variants()) and any(r["pareto"] for r in sweep[2:])
-    assert json.loads((tmp_path / "results.json").read_text())["sweep"] == json.loads(json.dumps(sweep))
-    assert "## Where leakage exists" in (tmp_path / "table.md").read_text()
-    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert results["machine"]["cpus"] >= 1 and tuple(results["config"]["steps"]) == (1, 2)
-
-    cells = sorted((tmp_path / "cells").rglob("*.json"))
-    stamps = {p: p.stat().st_mtime_ns for p in cells}
-    lost = tmp_path / "cells" / "one-shot" / "bounce" / "tap-qk-motion" / "lr0.001" / "steps2.json"
-    lost.unlink()
-    again: list[str] = []
-    rerun = run_benchmark(str(REPO / "models" / "shapes"), str(REPO / "models" / "shapes-clip"), tmp_path, config, report=again.append)
-    assert [line for line in again if "already" not in line] == [line for line in again if line.startswith("one-shot/bounce/tap-qk-motion/lr0.001/steps2:")]
-    assert len(again) == 6
-    assert all(p.stat().st_mtime_ns == stamps[p] for p in cells if p != lost)
-    assert rerun["sweep"] == results["sweep"]
 
 
 def test_variant_labels():

@@ -49,6 +49,7 @@ def test_clip_and_trajectory_shapes(frames: int, size: int) -> None:
     assert path.shape == (frames, 2) and path.dtype == np.float64
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [16, 32, 64])
 def test_object_stays_fully_in_frame_for_every_motion_shape_and_seed(size: int) -> None:
     """Centres stay within bounds, and the outermost pixel ring is pure background at every frame:

@@ -50,6 +50,7 @@ def test_both_adapters_are_active_and_trainable(dual):
     assert all(".lora_A." in n or ".lora_B." in n for n in trainable)
 
 
+@pytest.mark.slow
 def test_disabling_spatial_gives_the_motion_only_model(dual):
     unet, twin = dual
     inputs = unet_inputs(unet)
@@ -58,6 +59,7 @@ def test_disabling_spatial_gives_the_motion_only_model(dual):
     assert not torch.equal(run_unet(unet, inputs), run_unet(twin, inputs))
 
 
+@pytest.mark.slow
 def test_motion_scale_zero_is_the_spatial_path(dual, tiny_model_dir):
     """MotionDirector's spatial path: temporal LoRA at scale 0 equals the model without it."""
     unet, _ = dual

@@ -48,6 +48,7 @@ def trained(preprocessed_dir: Path, tiny_model_dir: Path, tmp_path_factory: pyte
     return result
 
 
+@pytest.mark.slow
 def test_adapter_holds_only_the_motion_lora_and_records_its_base(trained, tiny_model_dir, preprocessed_dir):
     info = MotionAdapterInfo.read(trained.adapter_dir)
     base = load_t2v_model(tiny_model_dir, parts=("unet",))
@@ -64,6 +65,7 @@ def test_adapter_holds_only_the_motion_lora_and_records_its_base(trained, tiny_m
     assert [step for step, _ in list_checkpoints(trained.out_dir)] == [2]
 
 
+@pytest.mark.slow
 def test_rerun_resumes_from_the_checkpoint_and_ends_with_the_same_adapter(trained, preprocessed_dir, tiny_model_dir, tmp_path, caplog):
     out = tmp_path / "again"
     shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
@@ -75,6 +77,7 @@ def test_rerun_resumes_from_the_checkpoint_and_ends_with_the_same_adapter(traine
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
+@pytest.mark.slow
 def test_resume_refuses_settings_that_change_the_math(trained, preprocessed_dir, tiny_model_dir, tmp_path):
     out = tmp_path / "changed"
     shutil.copytree(trained.out_dir / "checkpoints", out / "checkpoints")
@@ -119,6 +122,7 @@ def test_out_of_memory_is_reported_with_a_hint(preprocessed_dir, tiny_model_dir,
     assert "lower batch_size (now 1)" in err and "gradient_checkpointing=true" in err
 
 
+@pytest.mark.slow
 def test_cpu_allocation_failure_counts_as_out_of_memory_but_other_errors_pass(preprocessed_dir, tiny_model_dir, tmp_path, monkeypatch):
     errors = iter([RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory"),
                    RuntimeError("mat1 and mat2 shapes cannot be multiplied")])
@@ -156,6 +160,7 @@ def _sets(*settings: str) -> list[str]:
     return [arg for setting in settings for arg in ("--set", setting)]
 
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_checkpoint(preprocessed_dir, tiny_model_dir, tmp_path, capsys):
     """spatial_learning_rate=1e10 blows the spatial LoRA (it is on the attention outputs) up in one
     step: step 1 is finite and checkpointed, step 2's loss is NaN."""
@@ -180,6 +185,7 @@ def test_a_diverging_run_stops_at_the_first_non_finite_loss_and_keeps_the_last_c
     assert not (out / "adapter").exists() and not (out / "train_summary.json").exists()
 
 
+@pytest.mark.slow
 def test_bad_data_met_after_a_resume_stops_the_run_naming_the_step_and_the_clip(trained, preprocessed_dir, tiny_model_dir, tmp_path):
     data, clip = poisoned_copy(preprocessed_dir, tmp_path / "poisoned", float("inf"))
     out = tmp_path / "out"
@@ -190,6 +196,7 @@ def test_bad_data_met_after_a_resume_stops_the_run_naming_the_step_and_the_clip(
     assert [step for step, _ in list_checkpoints(out)] == [2] and not (out / "adapter").exists()
 
 
+@pytest.mark.slow
 def test_weights_found_non_finite_where_they_would_be_saved_stop_the_run(preprocessed_dir, tiny_model_dir, tmp_path, monkeypatch):
     """A NaN can reach the weights without the loss showing it (on the CPU, attention drops NaN
     keys, and TAP-k's motion LoRA is on the keys); the weights are checked before every save."""
@@ -207,12 +214,23 @@ def test_weights_found_non_finite_where_they_would_be_saved_stop_the_run(preproc
     assert list_checkpoints(out) == [] and not (out / "adapter").exists()
 
 
+EVERY_STEP = ("steps=2", "checkpoint_every=1")
+
+
+@pytest.fixture(scope="module")
+def whole(preprocessed_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """An undisturbed 2-step run with a checkpoint at each step (the tests damage copies of them)."""
+    state = capture_rng()
+    result = train(_config(*EVERY_STEP), preprocessed_dir, tmp_path_factory.mktemp("whole") / "out", model=str(tiny_model_dir), tracking=OFF)
+    restore_rng(state)
+    return result
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["nan", "truncated"])
-def test_resume_skips_a_broken_checkpoint_for_the_newest_intact_one(preprocessed_dir, tiny_model_dir, tmp_path, caplog, damage):
+def test_resume_skips_a_broken_checkpoint_for_the_newest_intact_one(whole, preprocessed_dir, tiny_model_dir, tmp_path, caplog, damage):
     """The newest checkpoint holds a NaN, or was cut short on disk: the run resumes from the one
     before it, says which it skipped, and ends with the adapter of the undisturbed run."""
-    settings = ("steps=2", "checkpoint_every=1")
-    whole = train(_config(*settings), preprocessed_dir, tmp_path / "whole", model=str(tiny_model_dir), tracking=OFF)
     out = tmp_path / "out"
     shutil.copytree(whole.out_dir / "checkpoints", out / "checkpoints")
     lora = out / "checkpoints" / "step-00000002" / "lora.safetensors"
@@ -223,7 +241,7 @@ def test_resume_skips_a_broken_checkpoint_for_the_newest_intact_one(preprocessed
     else:
         lora.write_bytes(lora.read_bytes()[: lora.stat().st_size // 2])
     with caplog.at_level(logging.WARNING, logger="motionlora.train.loop"):
-        resumed = train(_config(*settings), preprocessed_dir, out, model=str(tiny_model_dir), tracking=OFF)
+        resumed = train(_config(*EVERY_STEP), preprocessed_dir, out, model=str(tiny_model_dir), tracking=OFF)
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "broken" in r.getMessage()]
     assert warning.startswith(f"checkpoint {lora.parent} is broken (")
     assert resumed.summary["resumed_from"] == 1

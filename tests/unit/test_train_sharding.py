@@ -29,8 +29,10 @@ def test_order_is_seeded():
 
 
 def test_derive_seed_is_stable():
-    assert derive_seed(0, "sample", 5) == derive_seed(0, "sample", 5) != derive_seed(0, "sample", 6)
-    assert 0 <= derive_seed("x") < 2**63
+    """Pinned values: a checkpoint written by an earlier version resumes with the same RNG streams."""
+    assert derive_seed(0, "sample", 5) == 3251906868995701878
+    assert derive_seed(0, "sample", 6) == 498693776405162456
+    assert derive_seed("x") == 2474749279504906390  # sha256(b"x")'s first 8 bytes, little-endian, shifted to 63 bits
 
 
 def test_single_process_averaging_leaves_gradients_alone():

@@ -40,15 +40,16 @@ def _base_weights(unet: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in unet.named_parameters() if "lora_" not in n}
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_repeated_batch_and_only_lora_weights_change(tiny_model_dir):
-    trainer = _trainer(tiny_model_dir, learning_rate=0.02, spatial_learning_rate=0.02)
+    trainer = _trainer(tiny_model_dir, learning_rate=0.05, spatial_learning_rate=0.05)
     base = _base_weights(trainer.unet)
     lora = {n: p.detach().clone() for n, p in zip(trainer.names, trainer.params)}
     batch = _batch([1, 2])
-    history = [trainer.step([batch]) for _ in range(30)]
+    history = [trainer.step([batch]) for _ in range(10)]
     losses, spatial = [m["loss"] for m in history], [m["loss_spatial"] for m in history]
     for curve in (losses, spatial):
-        fifths = [sum(curve[i : i + 6]) / 6 for i in range(0, 30, 6)]
+        fifths = [sum(curve[i : i + 2]) / 2 for i in range(0, 10, 2)]
         assert fifths == sorted(fifths, reverse=True) and curve[-1] < 0.9 * curve[0], curve
     after = _base_weights(trainer.unet)
     assert after.keys() == base.keys() and all(torch.equal(after[n], base[n]) for n in base)
@@ -58,6 +59,7 @@ def test_loss_falls_on_a_repeated_batch_and_only_lora_weights_change(tiny_model_
     assert any(".motion." in n for n in changed) and any(".spatial." in n for n in changed)
 
 
+@pytest.mark.slow
 def test_each_path_trains_only_its_own_adapter(tiny_model_dir):
     trainer = _trainer(tiny_model_dir)
     batch = _batch([3, 4])
@@ -71,6 +73,7 @@ def test_each_path_trains_only_its_own_adapter(tiny_model_dir):
     assert any(p.grad.abs().sum() > 0 for p in trainer.motion_params)
 
 
+@pytest.mark.slow
 def test_gradient_checkpointing_computes_the_same_gradients(tiny_model_dir):
     plain, checkpointed = _trainer(tiny_model_dir), _trainer(tiny_model_dir, gradient_checkpointing=True)
     batch = _batch([5, 6])
@@ -81,6 +84,7 @@ def test_gradient_checkpointing_computes_the_same_gradients(tiny_model_dir):
         torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_equals_the_larger_batch(tiny_model_dir):
     accumulated, whole = _trainer(tiny_model_dir), _trainer(tiny_model_dir)
     first, second = _batch([7]), _batch([8])
@@ -107,6 +111,7 @@ def test_half_precision_is_refused_on_the_cpu(precision):
     assert precision_dtype("no", torch.device("cpu")) == torch.float32
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backbone", ["tiny_model_dir", "tiny_animatediff_dir"])
 def test_folding_the_frozen_spatial_lora_trains_the_same_weights(backbone, request):
     """fold_spatial_lora only changes float rounding: same losses and LoRA weights over several steps,
@@ -115,7 +120,7 @@ def test_folding_the_frozen_spatial_lora_trains_the_same_weights(backbone, reque
     folded, unfolded = _trainer(model_dir), _trainer(model_dir, fold_spatial_lora=False)
     base_tensors = {n: p for n, p in folded.unet.named_parameters() if "lora_" not in n}
     base_values = _base_weights(folded.unet)
-    for seed in range(4):
+    for seed in range(3):
         a, b = folded.step([_batch([seed, seed + 10])]), unfolded.step([_batch([seed, seed + 10])])
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-5) and a["loss_spatial"] == pytest.approx(b["loss_spatial"], rel=1e-5)
     for p, q in zip(folded.params, unfolded.params):
@@ -145,6 +150,7 @@ def test_a_non_finite_gradient_stops_the_step_before_the_weights_change(tiny_mod
     assert all(torch.equal(p, before[n]) for n, p in zip(trainer.names, trainer.params)) and not trainer.optimizer.state
 
 
+@pytest.mark.slow
 def test_under_the_fp16_loss_scaler_an_infinite_gradient_is_the_scalers_but_a_nan_loss_still_stops(tiny_model_dir):
     """CUDA's fp16 GradScaler meets infinite gradients while it searches for its scale and skips
     those steps itself; the CPU's GradScaler, which behaves the same, stands in for it here."""
