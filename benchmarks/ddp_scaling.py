@@ -38,7 +38,8 @@ from record import record  # noqa: E402
 from train_vs_reference import reference_clips  # noqa: E402
 
 import motionlora.train.step as step_module  # noqa: E402
-from motionlora.data.preprocess import PreprocessedDataset, encode_captions, encode_frames  # noqa: E402
+from motionlora.data.preprocess import PreprocessedDataset, encode_frames  # noqa: E402
+from motionlora.models.encoders import encode_prompts  # noqa: E402
 from motionlora.models import load_t2v_model  # noqa: E402
 from motionlora.train.config import TrainConfig  # noqa: E402
 from motionlora.train.distributed import (  # noqa: E402
@@ -87,7 +88,7 @@ def encoded_clips(model_dir: str, clips: int, frames: int, size: int) -> Preproc
     pixels, captions = reference_clips(clips, frames, size)
     with torch.no_grad():
         latents = torch.stack([encode_frames(base.vae, clip) for clip in pixels])
-    text = encode_captions(base.tokenizer, base.text_encoder, captions)
+    text = encode_prompts(base.tokenizer, base.text_encoder, captions).float().cpu()
     entries = [{"id": str(i), "caption": c} for i, c in enumerate(captions)]
     return PreprocessedDataset(Path(model_dir), {}, latents, text, entries)
 

@@ -70,7 +70,8 @@ from record import machine, record  # noqa: E402
 from reference_recipe import ReferenceRecipe, ReferenceSettings  # noqa: E402
 from train_vs_reference import ladder_settings, timed_rounds  # noqa: E402
 
-from motionlora.data.preprocess import PreprocessedDataset, encode_captions  # noqa: E402
+from motionlora.data.preprocess import PreprocessedDataset  # noqa: E402
+from motionlora.models.encoders import encode_prompts  # noqa: E402
 from motionlora.generate import SamplingConfig, generate_video, sample_latents  # noqa: E402
 from motionlora.testing.stock import diffusers_pipeline  # noqa: E402
 from motionlora.models import T2VModel  # noqa: E402
@@ -337,7 +338,7 @@ class RandomClips:
         self.latents = torch.randn(shape, generator=generator).to(device)
         self.captions = [f"{PROMPT}, clip {i}" for i in range(clips)]
         with torch.no_grad():
-            self.text = encode_captions(model.tokenizer, model.text_encoder, self.captions).to(device)
+            self.text = encode_prompts(model.tokenizer, model.text_encoder, self.captions).float().to(device)
         self.device, self.timesteps = device, model.scheduler.config.num_train_timesteps
 
     def at(self, step: int):
@@ -346,7 +347,7 @@ class RandomClips:
 
 
 class DeviceReferenceRecipe(ReferenceRecipe):
-    """The reference recipe on any device: `encode_captions` hands its per-step embeddings back on
+    """The reference recipe on any device: `encode_prompts` hands its per-step embeddings back on
     the CPU; they go to the U-Net's device."""
 
     def encode_text(self, captions: list[str]) -> torch.Tensor:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
-from motionlora.data.preprocess import encode_captions
+from motionlora.models.encoders import encode_prompts
 from motionlora.models.backbone import text_condition
 from motionlora.motion.lora import lora_parameters, set_lora_enabled, set_lora_scale
 from motionlora.motion.spatial import SPATIAL_ADAPTER, apply_spatial_lora
@@ -69,7 +69,7 @@ class ReferenceRecipe:
         self.coin = random.Random(settings.seed)
 
     def encode_text(self, captions: list[str]) -> torch.Tensor:
-        return encode_captions(self.model.tokenizer, self.model.text_encoder, captions)
+        return encode_prompts(self.model.tokenizer, self.model.text_encoder, captions).float().cpu()
 
     def _prediction(self, latents: torch.Tensor, text: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor):
         noisy = self.noise_scheduler.add_noise(latents, noise, timesteps)

@@ -41,10 +41,11 @@ def _encode(model, pixels: list, captions: list[str], indices: list[int]):
     """Latents and text embeddings of clips `indices`, as preprocess computes them."""
     import torch
 
-    from motionlora.data.preprocess import encode_captions, encode_frames
+    from motionlora.data.preprocess import encode_frames
+    from motionlora.models.encoders import encode_prompts
 
     latents = torch.stack([encode_frames(model.vae, pixels[i]) for i in indices])
-    return latents, encode_captions(model.tokenizer, model.text_encoder, [captions[i] for i in indices])
+    return latents, encode_prompts(model.tokenizer, model.text_encoder, [captions[i] for i in indices]).float().cpu()
 
 
 def _captions(count: int) -> list[str]:

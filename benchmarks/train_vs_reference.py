@@ -37,7 +37,8 @@ from record import record  # noqa: E402
 from reference_recipe import ReferenceRecipe, ReferenceSettings  # noqa: E402
 
 from motionlora.data.frames import to_model_input  # noqa: E402
-from motionlora.data.preprocess import encode_captions, encode_frames  # noqa: E402
+from motionlora.data.preprocess import encode_frames  # noqa: E402
+from motionlora.models.encoders import encode_prompts  # noqa: E402
 from motionlora.models import load_t2v_model  # noqa: E402
 from shapesworld.render import ClipSpec, caption, render_clip  # noqa: E402
 from motionlora.train.config import TrainConfig  # noqa: E402
@@ -70,7 +71,7 @@ class Data:
 
     def __init__(self, base, pixels: torch.Tensor, captions: list[str], batch: int) -> None:
         self.latents = torch.stack([encode_frames(base.vae, clip) for clip in pixels])
-        self.text = encode_captions(base.tokenizer, base.text_encoder, captions)
+        self.text = encode_prompts(base.tokenizer, base.text_encoder, captions).float().cpu()
         self.captions, self.batch = captions, batch
         self.timesteps = base.scheduler.config.num_train_timesteps
 
