@@ -1,6 +1,6 @@
 """Every pipeline component's Python function (`component.python_func`), without KFP, chained as the
 pipeline chains them: tiny clips → ingest → preprocess → train → evaluate → register → promote, with
-start-run and finish-run around them. (The same components under kfp.local: tests/integration.)"""
+start-run and finish-run around them. (The same components under kfp.local: test_pipeline_local.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from types import SimpleNamespace
 import mlflow
 import pytest
 import yaml
-from clipfactory import moving_square, write_clip
 from kfp.dsl import HTML, Artifact, Dataset, Markdown, Metrics, Model, PipelineTaskFinalStatus
 
 from components.evaluate import evaluate
@@ -21,6 +20,7 @@ from components.promote import promote
 from components.register import register
 from components.start_run import start_run
 from components.train import train
+from tests.unit.clipfactory import moving_square, write_clip
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def artifact(kind, path):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, mlflow_sqlite):
     from motionlora.testing.tiny_clip import build_tiny_clip
 
     root = tmp_path_factory.mktemp("components")
@@ -49,7 +49,7 @@ def env(tmp_path_factory):
     (clips / "captions.jsonl").write_text(
         "".join(json.dumps({"file": f"clip_{i}.mp4", "caption": "a white square slides right"}) + "\n" for i in range(2)))
     (root / "recipe.yaml").write_text(yaml.safe_dump(RECIPE))
-    return SimpleNamespace(root=root, clips=clips, uri=f"sqlite:///{root / 'mlflow.db'}", recipe=str(root / "recipe.yaml"),
+    return SimpleNamespace(root=root, clips=clips, uri=mlflow_sqlite(root), recipe=str(root / "recipe.yaml"),
                            clip=str(build_tiny_clip(root / "clip")))
 
 
