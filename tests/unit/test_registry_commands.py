@@ -22,10 +22,10 @@ def run(uri: str, *argv: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory):
+def registry(tmp_path_factory, mlflow_sqlite):
     """motion-zigzag with v1 (motion gain 0.5, 95% CI ±0.05) and v2 (0.3), both assessed by a pipeline whose
     gate wants the CI's lower bound above 0.4."""
-    uri = f"sqlite:///{tmp_path_factory.mktemp('cli') / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path_factory.mktemp("cli"))
     client = mlflow.MlflowClient(uri)
     client.create_registered_model("motion-zigzag")
     for gain in (0.5, 0.3):
@@ -37,6 +37,7 @@ def registry(tmp_path_factory):
     return uri, client
 
 
+@pytest.mark.slow
 def test_promote_show_list_and_rollback(registry, capsys):
     uri, client = registry
     assert run(uri, "promote", "zigzag", "1") == 0

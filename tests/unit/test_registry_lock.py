@@ -30,8 +30,8 @@ class FakeClock:
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
-    return mlflow.MlflowClient(f"sqlite:///{tmp_path_factory.mktemp('lock') / 'mlflow.db'}")
+def client(tmp_path_factory, mlflow_sqlite):
+    return mlflow.MlflowClient(mlflow_sqlite(tmp_path_factory.mktemp("lock")))
 
 
 @pytest.fixture

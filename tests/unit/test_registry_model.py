@@ -21,8 +21,8 @@ from motionlora.tracking import ensure_experiment
 
 
 @pytest.fixture
-def store(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def store(tmp_path, mlflow_sqlite):
+    uri = mlflow_sqlite(tmp_path)
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     mlflow.set_experiment(experiment_id=ensure_experiment(uri, "models"))  # artifacts beside the database
@@ -48,6 +48,7 @@ def _log(adapter, base, monkeypatch):
     return info, checks
 
 
+@pytest.mark.slow
 def test_the_model_shows_an_input_example_and_records_the_base_as_an_identity(store, adapter, tiny_model_dir,
                                                                               tmp_path, monkeypatch):
     info, checks = _log(adapter, str(tiny_model_dir), monkeypatch)
@@ -73,6 +74,7 @@ def test_the_model_shows_an_input_example_and_records_the_base_as_an_identity(st
     assert row["seed"] == 3 and row["video_mp4"][4:8] == b"ftyp"
 
 
+@pytest.mark.slow
 def test_a_large_local_base_is_named_and_loaded_from_a_folder_given_at_load_time(store, adapter, tiny_model_dir,
                                                                                  monkeypatch):
     monkeypatch.setattr(registry_model, "INCLUDE_BASE_MODEL_BELOW", 0)  # as a base too large to bundle

@@ -38,9 +38,9 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def client(tmp_path_factory, mlflow_sqlite):
     """One SQLite registry for the module (creating its tables takes seconds); each test uses its own model."""
-    return mlflow.MlflowClient(f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}")
+    return mlflow.MlflowClient(mlflow_sqlite(tmp_path_factory.mktemp("registry")))
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ HOUR_MS = 3600 * 1000
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+def store(tmp_path_factory, mlflow_sqlite):
+    return mlflow_sqlite(tmp_path_factory.mktemp("registry"))
 
 
 @pytest.fixture

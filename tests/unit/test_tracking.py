@@ -12,11 +12,11 @@ from motionlora.tracking import default_artifact_location, ensure_experiment, st
 from motionlora.tracking.errors import already_exists, does_not_exist, unless_missing
 
 
-def test_a_local_store_keeps_its_artifacts_beside_the_database(tmp_path, monkeypatch):
+def test_a_local_store_keeps_its_artifacts_beside_the_database(tmp_path, monkeypatch, mlflow_sqlite):
     store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
     store.mkdir(), elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # MLflow's own default would be ./mlruns here
-    uri = f"sqlite:///{store / 'mlflow.db'}"
+    uri = mlflow_sqlite(store)
     (tmp_path / "note.txt").write_text("hello")
     with start_run(uri, experiment="exp", log_system_metrics=False) as run:
         run.log_artifact(tmp_path / "note.txt")
@@ -30,16 +30,16 @@ def test_a_tracking_server_chooses_its_own_artifact_location():
     assert default_artifact_location("http://mlflow:5000", "exp") is None
 
 
-def test_an_experiment_is_created_once(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def test_an_experiment_is_created_once(tmp_path, mlflow_sqlite):
+    uri = mlflow_sqlite(tmp_path)
     first = ensure_experiment(uri, "exp")
     assert ensure_experiment(uri, "exp") == first
     assert ensure_experiment(uri, "other", (tmp_path / "custom").as_uri()) != first
     assert mlflow.MlflowClient(uri).get_experiment_by_name("other").artifact_location == (tmp_path / "custom").as_uri()
 
 
-def test_error_codes_say_what_happened(tmp_path):
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_error_codes_say_what_happened(tmp_path, mlflow_sqlite):
+    client = mlflow.MlflowClient(mlflow_sqlite(tmp_path))
     client.create_registered_model("m")
     with pytest.raises(MlflowException) as twice:
         client.create_registered_model("m")
@@ -54,12 +54,13 @@ def test_error_codes_say_what_happened(tmp_path):
         unless_missing(client.create_registered_model, "m")
 
 
-def test_params_beyond_one_batch_are_all_logged(tmp_path):
+def test_params_beyond_one_batch_are_all_logged(tmp_path, mlflow_sqlite):
     """MLflow takes at most 100 params per batch; a pipeline's parameters may be more."""
     from motionlora.tracking.records import log_params
 
-    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run_id = client.create_run(ensure_experiment(f"sqlite:///{tmp_path / 'mlflow.db'}", "exp")).info.run_id
+    uri = mlflow_sqlite(tmp_path)
+    client = mlflow.MlflowClient(uri)
+    run_id = client.create_run(ensure_experiment(uri, "exp")).info.run_id
     log_params(client, run_id, {"group": {f"p{i}": i for i in range(250)}})
     params = client.get_run(run_id).data.params
     assert len(params) == 250 and params["group.p249"] == "249"

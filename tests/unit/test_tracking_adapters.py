@@ -21,8 +21,8 @@ def _digest(folder) -> dict[str, str]:
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+def store(tmp_path, monkeypatch, mlflow_sqlite):
+    uri = mlflow_sqlite(tmp_path)
     monkeypatch.setenv("MOTIONLORA_CACHE", str(tmp_path / "cache"))
     previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
@@ -38,6 +38,7 @@ def _adapter(tiny_model_dir, folder, seed):
     return save_motion_adapter(model.unet, folder, model.identity, "tap-k")
 
 
+@pytest.mark.slow
 def test_a_registered_version_by_alias_and_number_and_a_runs_artifacts(store, tiny_model_dir, tmp_path, monkeypatch):
     client = mlflow.MlflowClient(store)
     versions = []
