@@ -6,16 +6,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from tests.integration.servers import serving
 
 # kfp's task setters (set_cpu_request, set_memory_limit, ...) each call inspect.stack(), whose cost
 # grows with the number of loaded modules: defining the pipeline costs about 1 CPU-second in a
@@ -81,20 +78,6 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureF
     return run
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts in a temp folder);
@@ -105,29 +88,10 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     huey job runner and its consumers beside the server, processes that cost start-up time and
     memory and that no test uses (the tests track runs and register models; they run no jobs)."""
     root = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = (root / "server.log").open("w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        cwd=root, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not _healthy(url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow server did not come up: {(root / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")]
+
+    with serving(command, root, "/health", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, timeout=120) as url:
         yield url
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
-        log.close()

@@ -11,10 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -26,28 +23,13 @@ from motionlora.models import load_t2v_model
 from motionlora.motion import apply_motion_lora, save_motion_adapter
 from motionlora.registry.model import log_motion_model
 from motionlora.tracking import ensure_experiment
+from tests.integration.servers import serving
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "motion-serving"
 SAMPLING = {"steps": 20, "frames": 8, "guidance_scale": 1.0, "highway": "off", "beta": 1.0, "fps": 8.0}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ping", timeout=2) as response:
-            return response.status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -74,32 +56,15 @@ def champion_uri(tmp_path_factory, mlflow_sqlite) -> tuple[str, str]:
 def server(champion_uri, tmp_path_factory) -> str:
     tracking, model_uri = champion_uri
     root = tmp_path_factory.mktemp("server")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     # the scoring server runs `uvicorn` by name: this environment's scripts come first on PATH
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking, "HF_HUB_OFFLINE": "1", "PATH": path}
-    log = (root / "serve.log").open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while not _answers(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"mlflow models serve did not come up: {(root / 'serve.log').read_text()[-3000:]}")
-            time.sleep(0.2)
+
+    def command(port: int) -> list[str]:
+        return [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local",
+                "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+    with serving(command, root, "/ping", {"MLFLOW_TRACKING_URI": tracking, "HF_HUB_OFFLINE": "1", "PATH": path}) as url:
         yield url
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def _invoke(url: str, body: dict) -> dict:
