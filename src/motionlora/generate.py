@@ -8,7 +8,6 @@ what the stock pipeline computes.
 
 from __future__ import annotations
 
-import dataclasses
 import weakref
 from contextlib import ExitStack
 from pathlib import Path
@@ -80,11 +79,11 @@ def sampling_config(recipe: str | Path | None = None, overrides: Sequence[str] =
     """The sampling settings of generate, evaluate, training validation and the pyfunc model, in one
     order: built-in defaults < the `sampling` section of `recipe` with `overrides` (`key=value`) <
     the adapter's highway and PLI τ < `settings` (a command's flags, a caller's params)."""
-    config = load_config(SamplingConfig, recipe, "sampling", overrides)
+    own = {}
     if adapter is not None:
         highway = adapter.highway_settings
-        config = dataclasses.replace(config, highway=highway.scope, beta=highway.beta, pli_tau=adapter.pli_tau)
-    return dataclasses.replace(config, **settings)
+        own = {"highway": highway.scope, "beta": highway.beta, "pli_tau": adapter.pli_tau}
+    return load_config(SamplingConfig, recipe, "sampling", overrides, {**own, **settings})
 
 
 _COMPILED: weakref.WeakSet[torch.nn.Module] = weakref.WeakSet()
