@@ -15,10 +15,9 @@ kfp's executor-input dumps, library warnings, the steps' own logs — goes to on
 shows it on the console as well.
 
 kfp.local's cache is on (`<pipeline root>/.kfp_cache`): a step whose component, command and inputs
-are all as in an earlier run is reused instead of run, and the console says so. In this pipeline
-none is, yet: every step takes the MLflow parent run's id (new in each run) as an input, and each
-step after ingest takes the artifacts of the step before, whose paths are new in each run unless
-that step was itself reused (README "Pipeline" says what it would take).
+are all as in an earlier run is reused instead of run, and the console says so. Ingest, preprocess,
+train and evaluate are keyed by the run's content key, not its parent run id, so a second run of
+the same data, model, recipe and settings reuses them (README "Pipeline", caching).
 """
 
 import contextlib
@@ -97,17 +96,19 @@ def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipe
     from motionlora.registry.names import model_name
     from motionlora.registry.promotion import AliasState
     from motionlora.tracking import tracking_client
-    from motionlora.tracking.pipeline_run import latest_pipeline_run
+    from motionlora.tracking.pipeline_run import TAG_REUSED_FROM, latest_pipeline_run
 
     run = latest_pipeline_run(tracking_uri, experiment, since)
     client = tracking_client(tracking_uri)
     tags = run.data.tags if run is not None else {}
+    reused = tags.get(TAG_REUSED_FROM)
+    evaluated = f"in the evaluate run of pipeline run {reused}, whose work this run reused" if reused else "in its evaluate run"
     lines = [
         f"pipeline finished: registered {tags.get('motionlora.registered', '?')}, gate {tags.get('motionlora.gate', '?')}, "
         f"promotion {tags.get('motionlora.promotion', 'not attempted')}",
         f"{model_name(concept)}: {AliasState.read(client, model_name(concept)).describe()}",
         f"MLflow: {tracking_uri}; parent run {run.info.run_id if run else '?'} in experiment {experiment!r} "
-        "(metrics, report.html and sample videos in its evaluate run)",
+        f"(metrics, report.html and sample videos {evaluated})",
         "look at it with `make ui` (http://127.0.0.1:5000); step outputs are in " + str(pipeline_root),
         f"registry: `motionlora registry show {concept}`",
     ]

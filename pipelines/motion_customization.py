@@ -2,6 +2,11 @@
 inside an exit handler (finish-run) that closes the MLflow parent run either way — FAILED, with the
 failed step and its cause, and the run's registrations withdrawn, if any step failed.
 
+Ingest, preprocess, train and evaluate are cached: they take start-run's content key (the clips,
+base model, recipe and CLIP by content) instead of the parent run's id, so a run with the same data,
+model, recipe and settings reuses their outputs; start-run, register, promote and finish-run record
+under each run's own parent run and always run.
+
 Parameter defaults are the embedded local run (`make run`): the DVC sample concept `bounce`, the
 shapes-world base model and CLIP shipped in `models/`, small settings. A cluster run passes its own (see README "Pipeline").
 """
@@ -30,7 +35,7 @@ EVAL_PROMPTS = [
 
 def _place_on_gpu_nodes(task: dsl.PipelineTask) -> None:
     """The train step's pod: hardened with more CPU and memory, the launcher's settings, GPUs, node
-    selector, tolerations, retries, no caching and a timeout."""
+    selector, tolerations, retries and a timeout."""
     _harden(task, placement.TRAIN_RESOURCES)
     kubernetes.use_config_map_as_env(task, placement.LAUNCH_CONFIG_MAP, {key: key for key in placement.LAUNCH_KEYS})
     task.set_accelerator_type(placement.GPU_RESOURCE).set_accelerator_limit(placement.TRAIN_GPUS)
@@ -40,8 +45,6 @@ def _place_on_gpu_nodes(task: dsl.PipelineTask) -> None:
         kubernetes.add_toleration(task, **toleration)
     task.set_retry(num_retries=placement.TRAIN_RETRIES, backoff_duration=placement.TRAIN_BACKOFF,
                    backoff_factor=placement.TRAIN_BACKOFF_FACTOR)
-    # Never cached: each run's adapter must be trained, tracked and registered under its own run.
-    task.set_caching_options(enable_caching=False)
     kubernetes.set_timeout(task, placement.TRAIN_TIMEOUT_S)
 
 
@@ -94,35 +97,32 @@ def motion_customization(
     finish = _harden(finish_run(tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id))
     finish.set_caching_options(enable_caching=False)
     with dsl.ExitHandler(finish, name="pipeline"):
-        started = _harden(start_run(
-            tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id, concept=concept,
-            parameters={"source": source, "dvc_repo": dvc_repo, "dvc_rev": dvc_rev, "base_model": base_model,
-                        "recipe": recipe, "preset": preset, "highway_scope": highway_scope, "highway_beta": highway_beta,
-                        "steps": steps, "rank": rank, "learning_rate": learning_rate, "frames": frames,
-                        "width": width, "height": height, "nodes": nodes, "gpus_per_node": gpus_per_node,
-                        "eval_seeds": eval_seeds, "clip_model": clip_model, "sampling_steps": sampling_steps,
-                        "min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
-                        "max_appearance_leakage": max_appearance_leakage,
-                        "min_judge_motion_correct": min_judge_motion_correct, "max_judge_leak": max_judge_leak,
-                        "gate_tolerance": gate_tolerance},
-        ).set_caching_options(enable_caching=False))
-        tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.output}
+        work = {"source": source, "dvc_repo": dvc_repo, "dvc_rev": dvc_rev, "min_clips": min_clips,
+                "base_model": base_model, "recipe": recipe, "preset": preset, "highway_scope": highway_scope,
+                "highway_beta": highway_beta, "steps": steps, "rank": rank, "learning_rate": learning_rate,
+                "frames": frames, "width": width, "height": height, "nodes": nodes, "gpus_per_node": gpus_per_node,
+                "eval_seeds": eval_seeds, "clip_model": clip_model, "sampling_steps": sampling_steps}
+        gate = {"min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
+                "max_appearance_leakage": max_appearance_leakage, "min_judge_motion_correct": min_judge_motion_correct,
+                "max_judge_leak": max_judge_leak, "tolerance": gate_tolerance}
+        started = _harden(start_run(tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id,
+                                    concept=concept, work=work, eval_prompts=eval_prompts, gate=gate).set_caching_options(enable_caching=False))
+        tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.outputs["parent_run_id"]}
+        reusable = {"tracking_uri": tracking_uri, "experiment": experiment, "content_key": started.outputs["content_key"]}
         ingested = _harden(ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
-                          **tracked).set_caching_options(enable_caching=False))
+                                  **reusable))
         encoded = _harden(preprocess(ingested=ingested.outputs["ingested"], base_model=base_model, frames=frames,
-                                     width=width, height=height, **tracked))
+                                     width=width, height=height, **reusable))
         trained = train(latents=encoded.outputs["latents"], base_model=base_model, recipe=recipe, preset=preset,
                         rank=rank, learning_rate=learning_rate, steps=steps, highway_scope=highway_scope,
-                        highway_beta=highway_beta, nodes=nodes, gpus_per_node=gpus_per_node, **tracked)
+                        highway_beta=highway_beta, nodes=nodes, gpus_per_node=gpus_per_node, **reusable)
         _place_on_gpu_nodes(trained)
         evaluated = _harden(evaluate(trained=trained.outputs["trained"], ingested=ingested.outputs["ingested"],
                                      base_model=base_model, recipe=recipe, prompts=eval_prompts, seeds=eval_seeds,
-                                     clip_model=clip_model, sampling_steps=sampling_steps, **tracked))
-        gate = {"min_motion_gain": min_motion_gain, "text_alignment_tolerance": text_alignment_tolerance,
-                "max_appearance_leakage": max_appearance_leakage, "min_judge_motion_correct": min_judge_motion_correct,
-                "max_judge_leak": max_judge_leak, "tolerance": gate_tolerance, "pipeline_run_id": run_id}
+                                     clip_model=clip_model, sampling_steps=sampling_steps, **reusable))
         registered = _harden(register(trained=trained.outputs["trained"], evaluation=evaluated.outputs["evaluation"],
                               ingested=ingested.outputs["ingested"], base_model=base_model, concept=concept,
-                              **gate, **tracked).set_caching_options(enable_caching=False))
+                              pipeline_run_id=run_id, **gate, **tracked).set_caching_options(enable_caching=False))
         with dsl.If(registered.outputs["Output"] == True, name="gate-passed"):  # noqa: E712 (a KFP condition)
-            _harden(promote(concept=concept, **gate, **tracked).set_caching_options(enable_caching=False))
+            _harden(promote(concept=concept, pipeline_run_id=run_id, **gate, **tracked)
+                    .set_caching_options(enable_caching=False))

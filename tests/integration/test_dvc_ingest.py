@@ -98,3 +98,15 @@ def test_two_revisions_give_the_two_versions(clone: Path, tmp_path: Path, monkey
     assert sha["v1"]["clip_000.mp4"] == sha["v2"]["clip_000.mp4"]
     assert sha["v1"]["clip_001.mp4"] != sha["v2"]["clip_001.mp4"]
     assert not (clone / "data").exists()  # reading a revision never checks files out into the clone
+
+
+def test_a_clip_is_identified_by_the_md5_dvc_recorded_for_it(clone: Path) -> None:
+    from motionlora.content_key import source_fingerprint
+
+    v1, v2 = DvcSource(str(clone), "v1", "data/clips"), DvcSource(str(clone), "v2", "data/clips")
+    for name in ("clip_000.mp4", "clip_001.mp4"):
+        assert v1.content_id(name) == f"md5:{v1.provenance(name).md5}"
+    assert v1.content_id("clip_000.mp4") == v2.content_id("clip_000.mp4")  # unchanged between the tags
+    assert v1.content_id("clip_001.mp4") != v2.content_id("clip_001.mp4")  # re-rendered for v2
+    assert source_fingerprint(v1) == source_fingerprint(DvcSource(str(clone), "v1", "data/clips"))
+    assert source_fingerprint(v1) != source_fingerprint(v2)

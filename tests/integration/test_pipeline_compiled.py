@@ -43,13 +43,25 @@ def test_the_train_step_asks_for_a_gpu_node_retries_and_times_out(documents):
     task = spec["root"]["dag"]["tasks"]["exit-handler-1"]
     train = spec["components"][task["componentRef"]["name"]]["dag"]["tasks"]["train"]
     assert train["retryPolicy"]["maxRetryCount"] == placement.TRAIN_RETRIES
-    assert train["cachingOptions"] == {}  # enableCaching false is the proto default, so it is left out
     resources = spec["deploymentSpec"]["executors"]["exec-train"]["container"]["resources"]
     assert resources["accelerator"]["resourceType"] == placement.GPU_RESOURCE
     config = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
     assert config["nodeSelector"]["labels"] == placement.GPU_NODE_SELECTOR
     assert config["tolerations"] == [dict(t) for t in placement.GPU_TOLERATIONS]
     assert config["activeDeadlineSeconds"] == str(placement.TRAIN_TIMEOUT_S)
+
+
+def test_the_work_steps_are_cached_by_content_and_the_bookkeeping_steps_always_run(documents):
+    spec, _ = documents
+    task = spec["root"]["dag"]["tasks"]["exit-handler-1"]
+    tasks = spec["components"][task["componentRef"]["name"]]["dag"]["tasks"]
+    cached = {name for name, t in tasks.items() if t.get("cachingOptions", {}).get("enableCache")}
+    assert cached == {"ingest", "preprocess", "train", "evaluate"}
+    for name in cached:  # nothing new in every run among their inputs: the parent run id is not one
+        inputs = tasks[name]["inputs"]["parameters"]
+        assert "parent_run_id" not in inputs
+        assert inputs["content_key"]["taskOutputParameter"] == {"outputParameterKey": "content_key",
+                                                                "producerTask": "start-run"}
 
 
 def _cores(quantity: str) -> float:

@@ -76,6 +76,14 @@ def client(mlflow_server):
     return mlflow.MlflowClient(mlflow_server)
 
 
+def newest_pipeline_run(client, status=None):
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    chosen = f" and attributes.status = '{status}'" if status else ""
+    [newest] = client.search_runs([experiment.experiment_id], "tags.`motionlora.kind` = 'pipeline'" + chosen,
+                                  order_by=["attributes.start_time DESC"], max_results=1)
+    return newest
+
+
 def test_the_pipeline_registers_the_adapter_and_the_gate_refuses_what_learned_no_motion(run, client):
     assert run.code == 0, run.printed[-3000:]
     assert "gate failed, promotion not attempted" in run.printed
@@ -159,7 +167,29 @@ def test_a_failing_step_is_named_with_its_cause_and_changes_nothing(run, argumen
     assert "NotEnoughClipsError" in (run_dir / "logs" / "ingest.log").read_text()
     assert AliasState.read(client, MODEL) == before
     assert len(client.search_model_versions(f"name='{MODEL}'")) == versions
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    [newest] = client.search_runs([experiment.experiment_id], "tags.`motionlora.kind` = 'pipeline'",
-                                  order_by=["attributes.start_time DESC"], max_results=1)
+    newest = newest_pipeline_run(client)
     assert newest.info.status == "FAILED" and newest.data.tags["motionlora.failed_step"] == "ingest"
+
+
+def test_a_second_run_of_the_same_work_reuses_it_and_registers_it_under_its_own_run(run, arguments, client):
+    """Last in the module: it adds a run folder under `run.root` and a version to the registry."""
+    first = newest_pipeline_run(client, "FINISHED")
+    again = run_pipeline(arguments, run.root)
+    assert again.code == 0, again.printed[-3000:]
+    said = [line.split("] ", 1)[1] for line in again.printed.splitlines() if line.startswith("[")]
+    for step in ("ingest", "preprocess", "train", "evaluate"):
+        assert f"{step} reused from an earlier run (kfp.local cache: same component and inputs), not run again" in said
+    for step in ("start-run", "register", "finish-run"):
+        assert any(line.startswith(f"{step} done in") for line in said)
+    assert f"{MODEL}: champion=none, previous-champion=none, challenger=v2" in again.printed
+    second = newest_pipeline_run(client)
+    assert second.info.run_id != first.info.run_id and second.info.status == "FINISHED"
+    assert second.data.tags["motionlora.reused_from"] == first.data.tags["motionlora.pipeline_run_id"]
+    origin = first.data.tags["motionlora.pipeline_run_id"]
+    assert f"sample videos in the evaluate run of pipeline run {origin}, whose work this run reused" in again.printed
+    assert second.data.tags["motionlora.content_key"] == first.data.tags["motionlora.content_key"]
+    assert second.data.metrics["motion_gain_mean"] == first.data.metrics["motion_gain_mean"]
+    children = client.search_runs([second.info.experiment_id], f"tags.`mlflow.parentRunId` = '{second.info.run_id}'")
+    assert [child.info.run_name for child in children] == ["register"]  # train and evaluate stay with the first run
+    assert client.get_model_version(MODEL, "2").tags["motionlora.train_run_id"] == \
+        client.get_model_version(MODEL, "1").tags["motionlora.train_run_id"]

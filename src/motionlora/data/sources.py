@@ -18,6 +18,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Protocol
 
 from motionlora.data.manifest import DvcOrigin
+from motionlora.hashing import files_sha256
+
+# Checksums that storages keep beside a file's bytes, in the order they are trusted.
+_STORED_CHECKSUMS = ("md5", "ETag", "etag", "md5Hash")
 
 
 class UnsafeNameError(ValueError):
@@ -40,6 +44,10 @@ class ClipSource(Protocol):
 
     def provenance(self, name: str) -> DvcOrigin | None:
         """Where `name` (`""`: the root itself) came from beyond the description (None when nothing more is known)."""
+
+    def content_id(self, name: str) -> str:
+        """What identifies the content of file `name`: a hash of its bytes, or the checksum its
+        storage keeps (DVC's md5, an object store's ETag), so that a changed file changes it."""
 
 
 def is_safe_name(name: str) -> bool:
@@ -106,6 +114,9 @@ class LocalSource:
     def provenance(self, name: str) -> DvcOrigin | None:
         return None
 
+    def content_id(self, name: str) -> str:
+        return f"sha256:{files_sha256([(b'', self._resolve(name))])}"
+
 
 class FsspecSource:
     """Any fsspec filesystem: s3://, gs://, http(s)://, memory://, or a DVC filesystem."""
@@ -155,6 +166,15 @@ class FsspecSource:
 
     def provenance(self, name: str) -> DvcOrigin | None:
         return None
+
+    def content_id(self, name: str) -> str:
+        """The checksum the storage reports (DVC's md5, S3's ETag, GCS's md5Hash), else fsspec's
+        checksum of the file's listing (size and modification time among it): never a download."""
+        info = self.fs.info(self._key(name))
+        for field in _STORED_CHECKSUMS:
+            if info.get(field):
+                return f"{field}:{info[field]}"
+        return f"fsspec:{self.fs.checksum(self._key(name))}"
 
 
 class DvcSource(FsspecSource):

@@ -16,8 +16,14 @@ from motionlora.registry.names import model_name
 from motionlora.registry.promotion import PromotionResult, promote
 from motionlora.registry.repair import registered_versions, repair, withdraw_versions
 from motionlora.tracking import tracking_client
-from motionlora.tracking.pipeline_run import create_pipeline_run, fail_pipeline_run, find_pipeline_run
-from motionlora.tracking.records import record_decision
+from motionlora.tracking.pipeline_run import (
+    TAG_CONTENT_KEY,
+    create_pipeline_run,
+    fail_pipeline_run,
+    find_pipeline_run,
+    pipeline_step,
+)
+from motionlora.tracking.records import record_decision, set_tags
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,26 @@ def open_pipeline_run(
     for line in repair(client, experiment, by=f"pipeline run {pipeline_run_id}"):
         log.warning("%s", line)
     return create_pipeline_run(tracking_uri, experiment, pipeline_run_id, concept, params)
+
+
+# The pipeline's settings that name a file or folder whose content the steps read.
+REFERENCES = ("base_model", "recipe", "clip_model")
+
+
+def key_pipeline_run(tracking_uri: str | None, parent_run_id: str, work: Mapping[str, Any]) -> str:
+    """The content key of the work settings `work` (the pipeline's parameters that ingest, preprocess,
+    train and evaluate take: the clips' `source`, `dvc_repo` and `dvc_rev` read as ingest reads them,
+    each of `REFERENCES` by content, the rest as they are), tagged on the parent run, where the steps
+    KFP may reuse find their parent by it (`tracking.pipeline_run.content_step`). A source or
+    reference that does not exist fails here, recorded as the start-run step's failure."""
+    from motionlora.content_key import content_key
+    from motionlora.data.sources import open_pipeline_source
+
+    with pipeline_step(tracking_uri, parent_run_id, "start-run"):
+        source = open_pipeline_source(work["source"], work["dvc_repo"] or None, work["dvc_rev"] or None)
+        key = content_key(source, {name: work[name] for name in REFERENCES}, work)
+        set_tags(tracking_client(tracking_uri), parent_run_id, {TAG_CONTENT_KEY: key})
+    return key
 
 
 def promote_for_pipeline(tracking_uri: str | None, concept: str, gate: GateConfig, pipeline_run_id: str,

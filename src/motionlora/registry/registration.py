@@ -40,6 +40,7 @@ from motionlora.registry.names import (
 from motionlora.registry.promotion import AliasState, assess, set_challenger
 from motionlora.tracking import tracking_client
 from motionlora.tracking.errors import MlflowException, already_exists
+from motionlora.tracking.pipeline_run import record_reuse
 from motionlora.tracking.records import log_metrics, record_decision, training_dataset
 
 # What the MLflow runs list shows for each pipeline run (its parent run), to compare runs at a glance.
@@ -226,4 +227,5 @@ def register_adapter(
                                              "motionlora.gate": decision.verdict}, result.describe(), "registration.md")
         if parent_run_id:
             log_metrics(client, parent_run_id, headline_metrics(evaluation, decision.passed))
+            record_reuse(client, parent_run_id, None if tags[TAG_TRAIN_RUN] == "none" else tags[TAG_TRAIN_RUN])
     return result

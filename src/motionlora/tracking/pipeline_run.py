@@ -4,6 +4,13 @@ Every step nests its own runs (train, evaluate, register) under it, so the MLflo
 pipeline run as one tree. It is found by the tag `motionlora.pipeline_run_id` (the KFP run id), not
 passed around, because KFP's exit handler cannot take outputs of the steps it guards.
 
+The steps KFP may reuse from an earlier run (ingest, preprocess, train, evaluate) cannot take the
+parent run's id, new in every run, as an input: that would make every run's inputs new. They take
+the run's content key instead (`motionlora.content_key`), which the first step tags the parent run
+with, and find the parent as the newest RUNNING pipeline run carrying it (`content_step`). A reused
+step does not run at all, so its runs stay under the pipeline run that made them; the register step
+records on the new parent run where the reused training came from (`record_reuse`).
+
 A step that fails records which step and why on the parent run (`pipeline_step`), which the exit
 handler keeps when it marks the run FAILED (`fail_pipeline_run`). What a pipeline run means to the
 registry (a failed run's versions withdrawn, the promote step) is `registry.pipeline_run`.
@@ -15,7 +22,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from motionlora.tracking.records import log_params, set_tags
-from motionlora.tracking.runs import DEFAULT_EXPERIMENT, ensure_experiment, resolve_tracking_uri, tracking_client
+from motionlora.tracking.runs import DEFAULT_EXPERIMENT, PARENT_TAG, ensure_experiment, resolve_tracking_uri, tracking_client
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -25,6 +32,8 @@ if TYPE_CHECKING:
 TAG_PIPELINE_RUN = "motionlora.pipeline_run_id"
 TAG_KIND = "motionlora.kind"
 KIND_PIPELINE = "pipeline"
+TAG_CONTENT_KEY = "motionlora.content_key"
+TAG_REUSED_FROM = "motionlora.reused_from"
 TAG_FAILED_STEP = "motionlora.failed_step"
 TAG_FAILURE = "motionlora.failure"
 IS_PIPELINE_RUN = f"tags.`{TAG_KIND}` = '{KIND_PIPELINE}'"  # a filter selecting every parent run
@@ -43,6 +52,16 @@ def search_pipeline_runs(client: MlflowClient, experiment: str | None, filter_st
 def find_pipeline_run(client: MlflowClient, experiment: str | None, pipeline_run_id: str) -> Run | None:
     """The parent run of KFP run `pipeline_run_id`, or None."""
     runs = search_pipeline_runs(client, experiment, f"tags.`{TAG_PIPELINE_RUN}` = '{pipeline_run_id}'", max_results=1)
+    return runs[0] if runs else None
+
+
+def find_running_pipeline_run(client: MlflowClient, experiment: str | None, content_key: str) -> Run | None:
+    """The newest RUNNING parent run tagged with `content_key`, or None. (Two runs of the same content
+    at once both find the newer: each step then nests under that one, which only moves a child run
+    between two pipeline runs of the same inputs.)"""
+    runs = search_pipeline_runs(client, experiment, f"{IS_PIPELINE_RUN} and tags.`{TAG_CONTENT_KEY}` = '{content_key}' "
+                                "and attributes.status = 'RUNNING'", order_by=["attributes.start_time DESC"],
+                                max_results=1)
     return runs[0] if runs else None
 
 
@@ -71,6 +90,31 @@ def pipeline_step(tracking_uri: str | None, parent_run_id: str, step: str) -> It
         except Exception as record_err:  # never let recording hide the step's own error, which is the one to report
             err.add_note(f"(could not record the failure on MLflow run {parent_run_id}: {record_err})")
         raise
+
+
+@contextmanager
+def content_step(tracking_uri: str | None, experiment: str | None, content_key: str, step: str) -> Iterator[str | None]:
+    """`pipeline_step` for a step KFP may reuse: yields the id of the parent run found by
+    `content_key` (None when there is none, e.g. the step run on its own), to nest the step's runs under."""
+    run = find_running_pipeline_run(tracking_client(tracking_uri), experiment, content_key)
+    if run is None:
+        yield None
+        return
+    with pipeline_step(tracking_uri, run.info.run_id, step):
+        yield run.info.run_id
+
+
+def record_reuse(client: MlflowClient, parent_run_id: str, train_run_id: str | None) -> str | None:
+    """When the adapter was trained under another pipeline run (KFP reused the steps that made it),
+    tag `parent_run_id` with that pipeline run's KFP id and return it; None when it was trained here."""
+    if not train_run_id:
+        return None
+    trained_under = client.get_run(train_run_id).data.tags.get(PARENT_TAG)
+    if trained_under in (None, parent_run_id):
+        return None
+    origin = client.get_run(trained_under).data.tags.get(TAG_PIPELINE_RUN, trained_under)
+    set_tags(client, parent_run_id, {TAG_REUSED_FROM: origin})
+    return origin
 
 
 def failure_message(run: Run) -> str | None:
