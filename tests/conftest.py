@@ -17,6 +17,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # machine shared with another process a two-thread OpenMP pool spends most of its time waiting for
 # a core (a tiny-model training step took 10-14 s instead of 0.5 s). Set before torch is imported.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# torch.compile in-process: by default inductor starts a pool of compile workers, each importing
+# torch, which cost more CPU than the tests' tiny graphs take to compile (about 20 CPU-seconds a
+# session, measured with the suite's per-test CPU times).
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 
 REPO = Path(__file__).resolve().parents[1]
