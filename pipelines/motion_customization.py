@@ -3,8 +3,8 @@ inside an exit handler (finish-run) that closes the MLflow parent run either way
 failed step and its cause, and the run's registrations withdrawn, if any step failed.
 
 Ingest, preprocess, train and evaluate are cached: they take start-run's content key (the clips,
-base model, recipe and CLIP by content) instead of the parent run's id, so a run with the same data,
-model, recipe and settings reuses their outputs; start-run, register, promote and finish-run record
+base model, recipe and CLIP by content, and those steps' settings) instead of the parent run's id,
+so a run with the same data, model, recipe and settings reuses their outputs; start-run, register, promote and finish-run record
 under each run's own parent run and always run.
 
 Parameter defaults are the embedded local run (`make run`): the DVC sample concept `bounce`, the
