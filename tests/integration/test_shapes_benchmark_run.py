@@ -18,10 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_run_writes_report_and_resumes_without_recomputing(tmp_path):
     # The smallest grid with every part: two regimes (leakage rows), two presets (sweep), two step
-    # counts (resumed training), two variants (AH off, PLI), two scored clips per row (prompts x seeds).
+    # counts (resumed training), two variants (AH off, PLI), two scored clips per row (prompts x seeds);
+    # 4 frames, the judge's minimum (shapesworld.render.MIN_FRAMES): every clip is sampled, judged and
+    # trained on at half the default length, which none of the checks below depends on.
     config = BenchmarkConfig(regimes=("dual-path",), sweep_regime="one-shot", presets=("all", "tap-qk-motion"), learning_rates=(0.001,),
                              steps=(1, 2), highways=("off",), pli_taus=(500,), reference_clips=2, prompts=2, seeds=1,
-                             batch_size=1, sampling_steps=2, threads=1)
+                             batch_size=1, sampling_steps=2, frames=4, threads=1)
     lines: list[str] = []
     results = run_benchmark(str(REPO / "models" / "shapes"), str(REPO / "models" / "shapes-clip"), tmp_path, config, report=lines.append)
     assert len(lines) == 2 + 3 * 2 and all(line.endswith("done") or "done (trained" in line for line in lines)
