@@ -4,7 +4,6 @@ and ends where one process with the same global batch ends; a NaN on one rank st
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.integration.servers import free_port
 from tests.unit.helpers import poisoned_copy
 
 pytestmark = pytest.mark.slow
@@ -26,12 +26,6 @@ STEPS = ["--set", "steps=3", "--set", "checkpoint_every=3", "--no-tracking"]
 def _torchrun() -> list[str]:
     script = Path(sys.executable).with_name("torchrun")
     return [str(script)] if script.exists() else [sys.executable, "-m", "torch.distributed.run"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _in_a_thread(function: Callable[..., tuple[int, str]], *args: str) -> Callable[[float], tuple[int, str]]:
@@ -107,7 +101,7 @@ def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(train_command, trai
     data, _ = poisoned_copy(preprocessed_dir, tmp_path / "poisoned", float("nan"))
     out = tmp_path / "out"
     args = train_command(out, *STEPS, "--set", "batch_size=1", "--data", str(data))
-    job = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())}
+    job = {"WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port())}
     log_path = tmp_path / "rank1.log"
     with log_path.open("w") as log:
         rank1 = subprocess.Popen([sys.executable, "-m", "motionlora", *args], stderr=log,
