@@ -27,7 +27,8 @@ def evaluate(trained: Input[Model], ingested: Input[Dataset], base_model: str, r
     with content_step(tracking_uri, experiment, content_key, "evaluate") as parent_run_id:
         config = evaluation_config(recipe, prompts=prompts, seeds=parse_seeds(seeds), clip_model=clip_model)
         run = score_adapter(job, config, {"steps": sampling_steps},
-                            TrackingOptions(tracking_uri=tracking_uri, experiment=experiment, parent_run_id=parent_run_id))
+                            TrackingOptions(tracking_uri=tracking_uri, experiment=experiment,
+                                            parent_run_id=parent_run_id))
     for name, stats in run.result.aggregate.items():
         metrics.log_metric(name, stats["mean"])
     # The means as a file too: a cache (kfp.local's) treats an output artifact without a file as gone.

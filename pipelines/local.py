@@ -102,7 +102,8 @@ def _report(tracking_uri: str, experiment: str, concept: str, since: float, pipe
     client = tracking_client(tracking_uri)
     tags = run.data.tags if run is not None else {}
     reused = tags.get(TAG_REUSED_FROM)
-    evaluated = f"in the evaluate run of pipeline run {reused}, whose work this run reused" if reused else "in its evaluate run"
+    evaluated = (f"in the evaluate run of pipeline run {reused}, whose work this run reused" if reused
+                 else "in its evaluate run")
     lines = [
         f"pipeline finished: registered {tags.get('motionlora.registered', '?')}, gate {tags.get('motionlora.gate', '?')}, "
         f"promotion {tags.get('motionlora.promotion', 'not attempted')}",

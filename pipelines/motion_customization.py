@@ -4,8 +4,8 @@ failed step and its cause, and the run's registrations withdrawn, if any step fa
 
 Ingest, preprocess, train and evaluate are cached: they take start-run's content key (the clips,
 base model, recipe and CLIP by content, and those steps' settings) instead of the parent run's id,
-so a run with the same data, model, recipe and settings reuses their outputs; start-run, register, promote and finish-run record
-under each run's own parent run and always run.
+so a run with the same data, model, recipe and settings reuses their outputs; start-run, register,
+promote and finish-run record under each run's own parent run and always run.
 
 Parameter defaults are the embedded local run (`make run`): the DVC sample concept `bounce`, the
 shapes-world base model and CLIP shipped in `models/`, small settings. A cluster run passes its own (see README "Pipeline").
@@ -106,9 +106,11 @@ def motion_customization(
                 "max_appearance_leakage": max_appearance_leakage, "min_judge_motion_correct": min_judge_motion_correct,
                 "max_judge_leak": max_judge_leak, "tolerance": gate_tolerance}
         started = _harden(start_run(tracking_uri=tracking_uri, experiment=experiment, pipeline_run_id=run_id,
-                                    concept=concept, work=work, eval_prompts=eval_prompts, gate=gate).set_caching_options(enable_caching=False))
+                                    concept=concept, work=work, eval_prompts=eval_prompts, gate=gate)
+                          .set_caching_options(enable_caching=False))
         tracked = {"tracking_uri": tracking_uri, "parent_run_id": started.outputs["parent_run_id"]}
-        reusable = {"tracking_uri": tracking_uri, "experiment": experiment, "content_key": started.outputs["content_key"]}
+        reusable = {"tracking_uri": tracking_uri, "experiment": experiment,
+                    "content_key": started.outputs["content_key"]}
         ingested = _harden(ingest(source=source, dvc_repo=dvc_repo, dvc_rev=dvc_rev, concept=concept, min_clips=min_clips,
                                   **reusable))
         encoded = _harden(preprocess(ingested=ingested.outputs["ingested"], base_model=base_model, frames=frames,

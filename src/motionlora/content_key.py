@@ -35,9 +35,9 @@ def source_fingerprint(source: ClipSource) -> str:
 def reference_fingerprint(reference: str) -> str:
     """A local file or folder (a path or a file:// URL): sha256 over its files' names and bytes,
     hidden ones left out; an empty reference, a hub id or a remote URL: its text."""
-    path = Path(reference.removeprefix("file://")).expanduser()
     if not reference or ("://" in reference and not reference.startswith("file://")):
         return f"text:{reference}"
+    path = Path(reference.removeprefix("file://")).expanduser()
     if path.is_file():
         return f"sha256:{files_sha256([(b'', path)])}"
     if path.is_dir():

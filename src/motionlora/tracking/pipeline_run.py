@@ -22,7 +22,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from motionlora.tracking.records import log_params, set_tags
-from motionlora.tracking.runs import DEFAULT_EXPERIMENT, PARENT_TAG, ensure_experiment, resolve_tracking_uri, tracking_client
+from motionlora.tracking.runs import (
+    DEFAULT_EXPERIMENT,
+    PARENT_TAG,
+    ensure_experiment,
+    resolve_tracking_uri,
+    tracking_client,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -104,17 +110,14 @@ def content_step(tracking_uri: str | None, experiment: str | None, content_key: 
         yield run.info.run_id
 
 
-def record_reuse(client: MlflowClient, parent_run_id: str, train_run_id: str | None) -> str | None:
+def record_reuse(client: MlflowClient, parent_run_id: str, train_run_id: str | None) -> None:
     """When the adapter was trained under another pipeline run (KFP reused the steps that made it),
-    tag `parent_run_id` with that pipeline run's KFP id and return it; None when it was trained here."""
-    if not train_run_id:
-        return None
-    trained_under = client.get_run(train_run_id).data.tags.get(PARENT_TAG)
+    tag `parent_run_id` with that pipeline run's KFP id (`TAG_REUSED_FROM`)."""
+    trained_under = client.get_run(train_run_id).data.tags.get(PARENT_TAG) if train_run_id else None
     if trained_under in (None, parent_run_id):
-        return None
+        return
     origin = client.get_run(trained_under).data.tags.get(TAG_PIPELINE_RUN, trained_under)
     set_tags(client, parent_run_id, {TAG_REUSED_FROM: origin})
-    return origin
 
 
 def failure_message(run: Run) -> str | None:
