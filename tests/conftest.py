@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +25,39 @@ os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 
 
 REPO = Path(__file__).resolve().parents[1]
+SESSION_FOLDER = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One folder for what the whole session shares across xdist workers (a server that costs
+    seconds to start): made by the controller, or by the only process without xdist; each worker is
+    told its path (pytest_configure_node)."""
+    if hasattr(config, "workerinput"):
+        config.stash[SESSION_FOLDER] = Path(config.workerinput["motionlora_session_folder"])
+    else:
+        config.stash[SESSION_FOLDER] = Path(tempfile.mkdtemp(prefix="motionlora-tests-"))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    node.workerinput["motionlora_session_folder"] = str(node.config.stash[SESSION_FOLDER])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After every worker is done: stop the shared servers, remove the folder."""
+    if hasattr(config, "workerinput") or SESSION_FOLDER not in config.stash:
+        return
+    from tests.integration.servers import stop_shared
+
+    folder = config.stash[SESSION_FOLDER]
+    stop_shared(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_folder(pytestconfig: pytest.Config) -> Path:
+    """The folder every worker of this session shares (see pytest_configure)."""
+    return pytestconfig.stash[SESSION_FOLDER]
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from typing import Callable
 
 import pytest
 
-from tests.integration.servers import serving
+from tests.integration.servers import shared, start
 
 # kfp's task setters (set_cpu_request, set_memory_limit, ...) each call inspect.stack(), whose cost
 # grows with the number of loaded modules: defining the pipeline costs about 1 CPU-second in a
@@ -79,19 +79,22 @@ def train_in_process(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureF
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts in a temp folder);
-    yields its URL once /health answers, and stops its whole process group (server and uvicorn)
-    afterwards, killing it if it takes more than a few seconds to shut down.
+def mlflow_server(session_folder: Path) -> str:
+    """A real `mlflow server` on 127.0.0.1 (SQLite backend, proxied artifacts), its URL once /health
+    answers. One for the whole session, started by the first worker that asks (about 13 CPU-seconds,
+    a server and its uvicorn process importing MLflow's app) and shared by the others; its process
+    group is stopped when the session ends (servers.shared). The tests that use it name their own
+    experiments and models, as they would on a team's server.
 
     Job execution is off (MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false): with it on, MLflow 3 starts a
     huey job runner and its consumers beside the server, processes that cost start-up time and
     memory and that no test uses (the tests track runs and register models; they run no jobs)."""
-    root = tmp_path_factory.mktemp("mlflow")
 
-    def command(port: int) -> list[str]:
-        return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")]
+    def launch(root: Path) -> tuple[str, int]:
+        def command(port: int) -> list[str]:
+            return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+                    "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")]
 
-    with serving(command, root, "/health", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, timeout=120) as url:
-        yield url
+        return start(command, root, "/health", {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, timeout=120)
+
+    return shared(session_folder, "mlflow", launch)

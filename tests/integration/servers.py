@@ -4,7 +4,10 @@ readiness endpoint answers, and stopped with its whole process group (a server's
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -31,30 +34,73 @@ def answers(url: str) -> bool:
         return False
 
 
-@contextmanager
-def serving(command: Callable[[int], list[str]], root: Path, ready: str, env: Mapping[str, str] | None = None,
-            timeout: float = 180) -> Iterator[str]:
-    """Run `command(port)` in `root` (its output in `root/server.log`) and yield its URL once
-    `URL + ready` answers 200; fail the test with the log's tail if it exits or `timeout` passes."""
+def start(command: Callable[[int], list[str]], root: Path, ready: str, env: Mapping[str, str] | None = None,
+          timeout: float = 180) -> tuple[str, int]:
+    """Run `command(port)` in `root` (its output in `root/server.log`) as the leader of a new process
+    group; return its URL, once `URL + ready` answers 200, and its pid. Fail the test with the log's
+    tail if it exits or `timeout` passes."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
     with log_path.open("w") as log:
         process = subprocess.Popen(command(port), cwd=root, env={**os.environ, **(env or {})}, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            deadline = time.monotonic() + timeout
-            while not answers(url + ready):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"{' '.join(command(port)[:4])} did not come up: {log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    deadline = time.monotonic() + timeout
+    while not answers(url + ready):
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop(process.pid)
+            pytest.fail(f"{' '.join(command(port)[:4])} did not come up: {log_path.read_text()[-3000:]}")
+        time.sleep(0.2)
+    return url, process.pid
+
+
+def stop(pid: int, grace: float = 5) -> None:
+    """SIGTERM the process group that `pid` leads, wait up to `grace` seconds for `pid` to exit, then
+    SIGKILL the group. Works from any process, not only the server's parent (a pidfd waits on it)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    try:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        select.select([pidfd], [], [], grace)
+    finally:
+        os.close(pidfd)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+@contextmanager
+def serving(command: Callable[[int], list[str]], root: Path, ready: str, env: Mapping[str, str] | None = None,
+            timeout: float = 180) -> Iterator[str]:
+    """`start` the server, yield its URL, `stop` it."""
+    url, pid = start(command, root, ready, env, timeout)
+    try:
+        yield url
+    finally:
+        stop(pid)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def shared(folder: Path, name: str, launch: Callable[[Path], tuple[str, int]]) -> str:
+    """The URL of the server `name` that every worker of this test session shares: the first worker
+    to ask runs `launch(folder / name)` (which returns the URL and the pid of a process-group leader)
+    under a file lock and records both; the others read them. `stop_shared` stops them all when the
+    session ends (the controller's pytest_unconfigure), since no worker knows it is the last user."""
+    with (folder / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        state = folder / f"{name}.json"
+        if not state.exists():
+            root = folder / name
+            root.mkdir()
+            url, pid = launch(root)
+            state.write_text(json.dumps({"url": url, "pid": pid}))
+        return json.loads(state.read_text())["url"]
+
+
+def stop_shared(folder: Path) -> None:
+    """Stop every server that `shared` started in `folder`."""
+    for state in folder.glob("*.json"):
+        stop(json.loads(state.read_text())["pid"])
