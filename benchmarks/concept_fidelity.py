@@ -142,7 +142,8 @@ def sprite_check(per_cell: int, seed: int = 0) -> dict[str, dict[str, float]]:
 
 def generated_check(model_dir: str, per_motion: int, seed: int = 0) -> dict[str, float]:
     """AUC of the score (vs rendered references of the asked motion) for the judge's motion-correct."""
-    from motionlora.generate import SamplingConfig, generate_video
+    from motionlora.generate import generate_video
+    from motionlora.sampling import SamplingConfig
     from motionlora.models import load_t2v_model
     from shapesworld.judge import judge_clip
 

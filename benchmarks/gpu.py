@@ -72,7 +72,8 @@ from train_vs_reference import ladder_settings, timed_rounds  # noqa: E402
 
 from motionlora.data.preprocess import PreprocessedDataset  # noqa: E402
 from motionlora.models.encoders import encode_prompts  # noqa: E402
-from motionlora.generate import SamplingConfig, generate_video, sample_latents  # noqa: E402
+from motionlora.generate import generate_video, sample_latents  # noqa: E402
+from motionlora.sampling import SamplingConfig  # noqa: E402
 from motionlora.testing.stock import diffusers_pipeline  # noqa: E402
 from motionlora.models import T2VModel  # noqa: E402
 from motionlora.models.backbone import text_condition, unet_class  # noqa: E402
@@ -80,7 +81,7 @@ from motionlora.models.identity import ModelIdentity, architecture_hash  # noqa:
 from motionlora.testing.tiny_model import TOKENIZER_MAX_LENGTH, _build_tokenizer, build_clip_text_encoder  # noqa: E402
 from motionlora.motion.lora import lora_parameters, set_lora_enabled  # noqa: E402
 from motionlora.motion.spatial import SPATIAL_ADAPTER  # noqa: E402
-from motionlora.motion.tap import MOTION_ADAPTER  # noqa: E402
+from motionlora.motion.presets import MOTION_ADAPTER  # noqa: E402
 from motionlora.train.config import TrainConfig  # noqa: E402
 from motionlora.train.distributed import DistContext, broadcast_parameters, init_distributed  # noqa: E402
 from motionlora.train.losses import diffusion_loss, draw_noise, training_scheduler  # noqa: E402

@@ -27,7 +27,8 @@ from motionlora.models.encoders import encode_prompts
 from motionlora.models.backbone import text_condition
 from motionlora.motion.lora import lora_parameters, set_lora_enabled, set_lora_scale
 from motionlora.motion.spatial import SPATIAL_ADAPTER, apply_spatial_lora
-from motionlora.motion.tap import MOTION_ADAPTER, apply_motion_lora
+from motionlora.motion.presets import MOTION_ADAPTER
+from motionlora.motion.tap import apply_motion_lora
 from motionlora.train.losses import NoiseDraw, appearance_debiased_loss, diffusion_loss, prediction_target
 from motionlora.train.step import enable_block_checkpointing
 

@@ -22,7 +22,8 @@ from typing import Callable
 
 import torch
 
-from motionlora.generate import SamplingConfig, decode_latents, sample_latents
+from motionlora.generate import decode_latents, sample_latents
+from motionlora.sampling import SamplingConfig
 from motionlora.models import load_t2v_model
 from motionlora.testing.stock import diffusers_pipeline
 from motionlora.testing.tiny_model import build_tiny_model

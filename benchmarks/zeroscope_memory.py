@@ -66,7 +66,7 @@ from record import record  # noqa: E402
 
 from motionlora.motion.lora import lora_folded, lora_parameters, set_lora_enabled  # noqa: E402
 from motionlora.motion.spatial import SPATIAL_ADAPTER  # noqa: E402
-from motionlora.motion.tap import MOTION_ADAPTER  # noqa: E402
+from motionlora.motion.presets import MOTION_ADAPTER  # noqa: E402
 from motionlora.train.config import TrainConfig  # noqa: E402
 from motionlora.train.losses import diffusion_loss  # noqa: E402
 from motionlora.train.step import add_training_adapters, enable_block_checkpointing  # noqa: E402

@@ -21,7 +21,7 @@ def evaluate(trained: Input[Model], ingested: Input[Dataset], base_model: str, r
     from motionlora.evaluate.outputs import REPORT_FILE
     from motionlora.tracking import TrackingOptions
     from motionlora.tracking.pipeline_run import content_step
-    from motionlora.train.loop import ADAPTER_DIR
+    from motionlora.train.outputs import ADAPTER_DIR
 
     job = EvaluationJob(base_model, str(Path(trained.path) / ADAPTER_DIR), ingested.path, evaluation.path, recipe)
     with content_step(tracking_uri, experiment, content_key, "evaluate") as parent_run_id:

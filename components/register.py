@@ -21,7 +21,7 @@ def register(trained: Input[Model], evaluation: Input[Artifact], ingested: Input
     from motionlora.registry.gate import GateConfig
     from motionlora.registry.registration import register_adapter
     from motionlora.tracking.pipeline_run import pipeline_step
-    from motionlora.train.loop import ADAPTER_DIR
+    from motionlora.train.outputs import ADAPTER_DIR
 
     gate = GateConfig(min_motion_gain=min_motion_gain, text_alignment_tolerance=text_alignment_tolerance,
                       max_appearance_leakage=max_appearance_leakage, min_judge_motion_correct=min_judge_motion_correct,

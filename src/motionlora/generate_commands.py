@@ -10,10 +10,11 @@ import torch
 
 from motionlora.cli_args import parse_size
 from motionlora.data.video import write_video
-from motionlora.generate import SCHEDULERS, generate_video, sampling_config
+from motionlora.generate import generate_video
+from motionlora.sampling import SCHEDULERS, sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
-from motionlora.motion.highway import HIGHWAY_SCOPES
+from motionlora.motion.highway_settings import HIGHWAY_SCOPES
 from motionlora.tracking.adapters import resolve_adapter
 
 

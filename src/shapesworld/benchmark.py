@@ -37,8 +37,8 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from motionlora.config import one_of, settings_class
-from motionlora.motion.highway import HIGHWAY_SCOPES, HighwaySettings
-from motionlora.motion.tap import PRESETS
+from motionlora.motion.highway_settings import HIGHWAY_SCOPES, HighwaySettings
+from motionlora.motion.presets import PRESETS
 from shapesworld.render import BACKGROUNDS, COLORS, PLAIN_BACKGROUNDS, SHAPES, ClipSpec, caption, render_clip, trajectory
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,8 @@ def score_clips(setup: ConceptSetup, config: BenchmarkConfig, make: Callable[[Cl
 
 def sampler(model, config: BenchmarkConfig, variant: Variant | None) -> Callable[[ClipSpec, int], np.ndarray]:
     """Sample `caption(spec)` with the adapter in `variant`, or without the adapter for None."""
-    from motionlora.generate import SamplingConfig, generate_video
+    from motionlora.generate import generate_video
+    from motionlora.sampling import SamplingConfig
 
     sampling = SamplingConfig(steps=config.sampling_steps, guidance_scale=1.0, frames=config.frames, adapter=variant is not None,
                               **({"highway": variant.highway.scope, "beta": variant.highway.beta, "pli_tau": variant.pli_tau}

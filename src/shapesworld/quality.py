@@ -11,7 +11,8 @@ import os
 from collections import Counter
 from typing import Iterator
 
-from motionlora.generate import SamplingConfig, generate_video
+from motionlora.generate import generate_video
+from motionlora.sampling import SamplingConfig
 from motionlora.models.loading import load_t2v_model
 from shapesworld.judge import judge_accuracy
 from shapesworld.render import ClipSpec, caption

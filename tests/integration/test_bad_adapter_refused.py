@@ -25,7 +25,7 @@ from motionlora.evaluate import run as evaluation
 from motionlora.evaluate.clip import load_clip
 from motionlora.evaluate.job import read_references, write_outputs
 from motionlora.evaluate.run import EvaluationConfig, evaluate_adapter
-from motionlora.generate import SamplingConfig
+from motionlora.sampling import SamplingConfig
 from motionlora.models import load_t2v_model
 from motionlora.motion import apply_motion_lora, save_motion_adapter
 from motionlora.registry.gate import GateConfig

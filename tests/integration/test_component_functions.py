@@ -188,7 +188,7 @@ def test_preprocess_encodes_every_clip(latents):
 
 
 def test_train_writes_the_adapter_in_its_model_artifact(trained):
-    from motionlora.motion.adapter import MotionAdapterInfo
+    from motionlora.motion.adapter_info import MotionAdapterInfo
 
     info = MotionAdapterInfo.read(f"{trained.path}/adapter")
     assert info.preset == "tap-k" and info.rank == 2 and trained.metadata["steps"] == 2

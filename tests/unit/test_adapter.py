@@ -14,8 +14,8 @@ from safetensors.torch import load_file, save_file
 from motionlora.finite import NonFiniteTensorError
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, AdapterMismatchError, apply_motion_lora, load_motion_adapter, save_motion_adapter
-from motionlora.motion.adapter import WEIGHTS_NAME
-from motionlora.motion.highway import HighwaySettings
+from motionlora.motion.adapter_info import WEIGHTS_NAME
+from motionlora.motion.highway_settings import HighwaySettings
 from motionlora.motion.lora import lora_modules, lora_parameters
 from motionlora.registry.gate import GateConfig
 from motionlora.registry.registration import register_adapter

@@ -8,8 +8,8 @@ import pytest
 
 from motionlora.config import load_config
 from motionlora.evaluate.run import EvaluationConfig
-from motionlora.generate import SamplingConfig, sampling_config
-from motionlora.motion.highway import HighwaySettings
+from motionlora.sampling import SamplingConfig, sampling_config
+from motionlora.motion.highway_settings import HighwaySettings
 from motionlora.train.config import TrainConfig
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

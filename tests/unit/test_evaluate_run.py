@@ -21,7 +21,7 @@ from motionlora.evaluate.run import (
     fit_references,
     mean_ci95,
 )
-from motionlora.generate import SamplingConfig
+from motionlora.sampling import SamplingConfig
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora
 from motionlora.testing.tiny_clip import build_tiny_clip

@@ -11,11 +11,12 @@ from helpers import randomize_lora
 
 from motionlora.cli import build_parser, main
 from motionlora.data.decode import decode_clip
-from motionlora.generate import SamplingConfig, compile_once, generate_video, sample_latents, sampling_config
+from motionlora.generate import SCHEDULER_CLASSES, compile_once, generate_video, sample_latents
+from motionlora.sampling import SCHEDULERS, SamplingConfig, sampling_config
 from motionlora.generate_commands import sampling_flags
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
-from motionlora.motion.highway import HighwaySettings
+from motionlora.motion.highway_settings import HighwaySettings
 from motionlora.testing.stock import diffusers_pipeline
 
 FAST = SamplingConfig(steps=3, frames=6, guidance_scale=5.0)
@@ -96,6 +97,10 @@ def test_highway_changes_the_sample(model):
     on = sample_latents(model, "a dog", SamplingConfig(steps=3, frames=6, guidance_scale=5.0, highway="all", beta=1.1), seed=2)
     assert not torch.equal(off, on)
     assert torch.equal(sample_latents(model, "a dog", FAST, seed=2), off)
+
+
+def test_every_sampler_a_config_accepts_has_its_diffusers_scheduler():
+    assert list(SCHEDULER_CLASSES) == list(SCHEDULERS)
 
 
 def test_bad_settings_are_refused(tiny_model_dir, tmp_path, capsys):

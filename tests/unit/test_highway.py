@@ -9,7 +9,7 @@ from helpers import run_unet, unet_inputs
 
 from motionlora.models import load_t2v_model
 from motionlora.motion import appearance_highway, highway_layers
-from motionlora.motion.highway import HighwaySettings
+from motionlora.motion.highway_settings import HighwaySettings
 
 
 @pytest.fixture

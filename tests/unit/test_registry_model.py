@@ -5,6 +5,8 @@ loaded from the bundled artifact, or from a folder or hub id given at load time.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import mlflow
 import mlflow.models.utils
@@ -85,6 +87,25 @@ def test_a_large_local_base_is_named_and_loaded_from_a_folder_given_at_load_time
     loaded = mlflow.pyfunc.load_model(info.model_uri, model_config={"base_model": str(tiny_model_dir)})
     [row] = loaded.predict([{"prompt": "a red circle"}], params={"steps": 1}).to_dict("records")
     assert row["video_mp4"][4:8] == b"ftyp"
+
+
+@pytest.mark.slow
+def test_logging_and_checking_an_adapter_loads_neither_torch_nor_diffusers(store, adapter, tiny_model_dir):
+    """What the pipeline's register step does to the adapter (check its weights, log the model) is
+    bookkeeping: the step starts in a moment instead of importing torch, diffusers and peft (about
+    7 CPU-seconds). A real logging, in a fresh interpreter."""
+    code = ("import sys, mlflow\n"
+            "from motionlora.motion.adapter_info import check_adapter_weights\n"
+            "from motionlora.registry.model import log_motion_model\n"
+            "mlflow.set_tracking_uri(sys.argv[1])\n"
+            "check_adapter_weights(sys.argv[2])\n"
+            "with mlflow.start_run():\n"
+            "    log_motion_model(sys.argv[2], sys.argv[3], {})\n"
+            "print(sorted({'torch', 'diffusers', 'peft'} & set(sys.modules)))\n")
+    done = subprocess.run([sys.executable, "-c", code, store, str(adapter), str(tiny_model_dir)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.splitlines()[-1] == "[]"
 
 
 @pytest.mark.parametrize("given, recorded", [

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from motionlora.config import settings_class
-from motionlora.motion.highway import HighwaySettings
+from motionlora.motion.highway_settings import HighwaySettings
 from motionlora.settings_docs import TABLE, render, settings_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # Every settings class a recipe section is loaded into.
 RECIPE_SECTIONS = {
-    "motionlora.train.config:TrainConfig", "motionlora.generate:SamplingConfig", "motionlora.evaluate.run:EvaluationConfig",
+    "motionlora.train.config:TrainConfig", "motionlora.sampling:SamplingConfig", "motionlora.evaluate.run:EvaluationConfig",
     "motionlora.registry.gate:GateConfig", "shapesworld.pretrain:PretrainConfig", "shapesworld.clip_train:ClipTrainConfig",
     "shapesworld.benchmark:BenchmarkConfig",
 }

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from motionlora.config import load_config
-from motionlora.motion.highway import HighwaySettings
+from motionlora.motion.highway_settings import HighwaySettings
 from shapesworld.benchmark import (
     BenchmarkConfig,
     ClipScorer,

@@ -45,7 +45,8 @@ def test_random_specs_default_to_base_motions():
 def test_pretrain_resumes_and_exports_a_loadable_model(tmp_path, capsys):
     from dataclasses import replace
 
-    from motionlora.generate import SamplingConfig, generate_video
+    from motionlora.generate import generate_video
+    from motionlora.sampling import SamplingConfig
     from motionlora.models.loading import load_t2v_model
 
     work = tmp_path / "work"

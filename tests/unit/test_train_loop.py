@@ -19,7 +19,8 @@ from helpers import poisoned_copy
 from motionlora import cli
 from motionlora.config import load_config
 from motionlora.models import load_t2v_model
-from motionlora.motion.adapter import MotionAdapterInfo, load_motion_adapter
+from motionlora.motion.adapter import load_motion_adapter
+from motionlora.motion.adapter_info import MotionAdapterInfo
 from motionlora.tracking import TrackingOptions
 from motionlora.train import NonFiniteTrainingError, OutOfMemoryHintError, Trainer, TrainConfig, train
 from motionlora.train.checkpoint import capture_rng, list_checkpoints, restore_rng

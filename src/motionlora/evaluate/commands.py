@@ -10,7 +10,7 @@ from typing import Any
 
 from motionlora.evaluate.job import EvaluationJob, evaluate, evaluation_config, parse_seeds
 from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE
-from motionlora.motion.highway import HIGHWAY_SCOPES
+from motionlora.motion.highway_settings import HIGHWAY_SCOPES
 from motionlora.tracking import TrackingOptions
 
 

@@ -23,7 +23,7 @@ from motionlora.evaluate.clip import load_clip
 from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE, VIDEOS_DIR
 from motionlora.evaluate.report import title_sentence, write_report
 from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate_adapter
-from motionlora.generate import sampling_config
+from motionlora.sampling import sampling_config
 from motionlora.models.loading import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
 from motionlora.tracking import TrackingOptions, open_run
@@ -106,7 +106,7 @@ def evaluate(job: EvaluationJob, config: EvaluationConfig, sampling: Mapping[str
              tracking: TrackingOptions = TrackingOptions()) -> EvaluationRun:
     """Score `job`'s adapter against its base model with `config`, write the outputs and record them
     as `tracking` says (a run named `evaluate` unless it names one). `sampling`: settings of
-    `generate.SamplingConfig` over the recipe's and the adapter's (see `sampling_config`)."""
+    `sampling.SamplingConfig` over the recipe's and the adapter's (see `sampling_config`)."""
     from tqdm import tqdm
 
     device = job.device or ("cuda" if torch.cuda.is_available() else "cpu")

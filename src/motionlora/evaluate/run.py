@@ -32,7 +32,8 @@ from motionlora.evaluate.metrics import (
     temporal_consistency,
     text_alignment,
 )
-from motionlora.generate import SamplingConfig, generate_video
+from motionlora.generate import generate_video
+from motionlora.sampling import SamplingConfig
 from motionlora.models.loading import T2VModel
 
 # Per-video metrics, and whether higher is better (the report and the promotion gate read this).

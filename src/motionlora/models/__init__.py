@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from motionlora.models.identity import ModelIdentity, identify_model
-    from motionlora.models.loading import T2VModel, load_t2v_model, resolve_model_dir
+    from motionlora.models.loading import T2VModel, load_t2v_model
+    from motionlora.models.location import resolve_model_dir
 
 _HOMES = {
     "ModelIdentity": "identity",
     "identify_model": "identity",
     "T2VModel": "loading",
     "load_t2v_model": "loading",
-    "resolve_model_dir": "loading",
+    "resolve_model_dir": "location",
 }
 
 __all__ = ["ModelIdentity", "T2VModel", "identify_model", "load_t2v_model", "resolve_model_dir"]

@@ -3,13 +3,12 @@
 
 Loading checks the base model first: a motion LoRA re-shapes one model's temporal attention, and on
 other weights it would produce some other motion without any error. Weights holding a NaN or
-infinity are refused both ways (`read_adapter_weights` is the check for readers that do not load).
+infinity are refused both ways (`adapter_info.check_adapter_weights` is the check for readers that
+do not load). The file names and motion.json live in `adapter_info.py`, which needs no torch.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,57 +16,17 @@ import torch
 from peft import LoraConfig, get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import save_file
 
-from motionlora import __version__
 from motionlora.finite import read_tensors, require_finite
 from motionlora.models.identity import ModelIdentity, identity_mismatch
-from motionlora.motion.highway import HighwayScope, HighwaySettings
+from motionlora.motion.adapter_info import CONFIG_NAME, WEIGHTS_NAME, MotionAdapterInfo, weights_path
+from motionlora.motion.highway_settings import HighwaySettings
 from motionlora.motion.lora import inject_lora, lora_modules
-from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, motion_lora_targets
-
-WEIGHTS_NAME = "adapter_model.safetensors"
-CONFIG_NAME = "adapter_config.json"
-MOTION_NAME = "motion.json"
-FORMAT = "motionlora.motion-adapter/1"
+from motionlora.motion.presets import MOTION_ADAPTER
+from motionlora.motion.tap import motion_lora_targets
 
 
 class AdapterMismatchError(ValueError):
     """The adapter was trained on another base model than the one it is being loaded onto."""
-
-
-@dataclass(frozen=True)
-class MotionAdapterInfo:
-    """The contents of `motion.json`."""
-
-    preset: str
-    rank: int
-    alpha: float
-    base_model: dict[str, str]
-    highway_scope: HighwayScope = HighwaySettings().scope
-    highway_beta: float = HighwaySettings().beta
-    pli_tau: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-    format: str = FORMAT
-    motionlora_version: str = __version__
-
-    @classmethod
-    def read(cls, adapter_dir: str | Path) -> "MotionAdapterInfo":
-        path = Path(adapter_dir) / MOTION_NAME
-        if not path.exists():
-            raise FileNotFoundError(f"{adapter_dir} is not a motion adapter: {MOTION_NAME} is missing")
-        data = json.loads(path.read_text())
-        if data.get("format") != FORMAT:
-            raise ValueError(f"{path}: format {data.get('format')!r} is not {FORMAT!r}")
-        if data.get("preset") not in PRESETS:
-            raise ValueError(f"{path}: preset {data.get('preset')!r} is not one of {sorted(PRESETS)}")
-        return cls(**data)
-
-    @property
-    def highway_settings(self) -> HighwaySettings:
-        """The appearance highway the adapter is sampled with unless a caller says otherwise."""
-        return HighwaySettings(self.highway_scope, self.highway_beta)
-
-    def write(self, adapter_dir: Path) -> None:
-        (adapter_dir / MOTION_NAME).write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
 
 
 def save_motion_adapter(
@@ -124,10 +83,7 @@ def check_base_model(info: MotionAdapterInfo, identity: ModelIdentity, adapter_d
 
 def read_adapter_weights(adapter_dir: str | Path) -> dict[str, torch.Tensor]:
     """The adapter's LoRA tensors, refused when one holds a NaN or infinity."""
-    path = Path(adapter_dir) / WEIGHTS_NAME
-    if not path.exists():
-        raise FileNotFoundError(f"{adapter_dir} is not a motion adapter: {WEIGHTS_NAME} is missing")
-    return read_tensors(path, "load")
+    return read_tensors(weights_path(adapter_dir), "load")
 
 
 def load_motion_adapter(unet: torch.nn.Module, adapter_dir: str | Path, identity: ModelIdentity) -> MotionAdapterInfo:

@@ -22,7 +22,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from motionlora.motion.adapter import CONFIG_NAME, MotionAdapterInfo, read_adapter_weights
+from motionlora.motion.adapter import read_adapter_weights
+from motionlora.motion.adapter_info import CONFIG_NAME, MotionAdapterInfo
 
 Format = Literal["diffusers", "peft"]
 FORMATS: tuple[str, ...] = ("diffusers", "peft")

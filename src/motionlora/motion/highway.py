@@ -12,30 +12,12 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from functools import partial
-from typing import Iterator, Literal, get_args
+from typing import Iterator
 
 import torch
-from pydantic import Field
 
-from motionlora.config import settings_class
 from motionlora.models.backbone import CROSS_ATTENTION_DOWN_BLOCKS
-
-HighwayScope = Literal["off", "all", "deepest"]
-HIGHWAY_SCOPES: tuple[str, ...] = get_args(HighwayScope)
-SCOPE_MEANING = ("appearance-highway scope: `off`, `all` (every cross-attention down block), `deepest` (only the "
-                 "skips that feed `up_blocks[1]`, as the authors' code)")
-BETA_MEANING = "appearance-highway scale β on the spatial output (the paper's best: 1.1)"
-
-
-@settings_class
-class HighwaySettings:
-    """How the appearance highway acts when an adapter is sampled. Recipes and motion.json spell it
-    flat (`highway_scope`/`highway_beta` in `train` and motion.json, `highway`/`beta` in `sampling`);
-    the configs hand it over as one value. The defaults are what an adapter records when its recipe
-    says nothing: the paper's best setting."""
-
-    scope: HighwayScope = Field("all", description=SCOPE_MEANING)
-    beta: float = Field(1.1, description=BETA_MEANING)
+from motionlora.motion.highway_settings import HIGHWAY_SCOPES, HighwaySettings
 
 
 def _skip_sources(unet: torch.nn.Module) -> list[tuple[int, int | None]]:

@@ -116,9 +116,9 @@ class _PyfuncFlavor:
 
 def sampling_defaults(adapter_dir: str | Path, sampling: Mapping[str, Any]) -> dict[str, Any]:
     """A value for every PARAM: `sampling`'s where it has one, else what predict would use anyway
-    (the one sampling-config rule of `generate.sampling_config`, with the adapter's highway)."""
-    from motionlora.generate import sampling_config
-    from motionlora.motion.adapter import MotionAdapterInfo
+    (the one sampling-config rule of `sampling.sampling_config`, with the adapter's highway)."""
+    from motionlora.sampling import sampling_config
+    from motionlora.motion.adapter_info import MotionAdapterInfo
 
     fallback = {**dataclasses.asdict(sampling_config(adapter=MotionAdapterInfo.read(adapter_dir))), "fps": DEFAULT_FPS}
     return {key: sampling[key] if sampling.get(key) is not None else fallback[key] for key in PARAMS}
@@ -198,7 +198,8 @@ class MotionVideoModel(mlflow.pyfunc.PythonModel):
         import pandas as pd
 
         from motionlora.data.video import write_video
-        from motionlora.generate import generate_video, sampling_config
+        from motionlora.generate import generate_video
+        from motionlora.sampling import sampling_config
 
         settings = {**self.defaults, **(params or {})}
         fps = float(settings.pop("fps", DEFAULT_FPS))

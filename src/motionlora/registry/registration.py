@@ -147,7 +147,7 @@ def version_description(concept: str, preset: str, decision: Any, evaluation: Ma
 def version_tags(adapter_dir: Path, concept: str, pipeline_run_id: str, ingest_dir: Path,
                  metrics: Mapping[str, float], evaluation: Mapping[str, Any] | None = None) -> dict[str, str]:
     """Provenance and evaluation tags for a new version."""
-    from motionlora.motion.adapter import MotionAdapterInfo
+    from motionlora.motion.adapter_info import MotionAdapterInfo
     from motionlora.tracking import git_commit
 
     info = MotionAdapterInfo.read(adapter_dir)
@@ -191,12 +191,12 @@ def register_adapter(
     parent_run_id: str | None = None,
 ) -> Registration:
     """Log, register, make challenger and gate the adapter (see the module doc)."""
-    from motionlora.motion.adapter import read_adapter_weights
+    from motionlora.motion.adapter_info import check_adapter_weights
     from motionlora.registry.model import log_motion_model
     from motionlora.tracking import start_run
 
     adapter_dir, name = Path(adapter_dir), model_name(concept)
-    read_adapter_weights(adapter_dir)
+    check_adapter_weights(adapter_dir)
     evaluation = read_evaluation(evaluation_dir)
     metrics = evaluation_means(evaluation)
     settings = evaluation.get("settings", {})

@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 
 from motionlora.cache import cache_root
+from motionlora.motion.adapter_info import MOTION_NAME
 from motionlora.tracking.runs import resolve_tracking_uri
 
 SCHEMES = ("models:/", "runs:/")
-MOTION_FILE = "motion.json"
 
 
 def is_registry_uri(reference: str | os.PathLike) -> bool:
@@ -71,7 +71,7 @@ def resolve_adapter(reference: str | os.PathLike, tracking_uri: str | None = Non
     except MlflowException as err:
         raise ValueError(f"{uri}: {err.message}") from None
     target = cache_root() / "adapters" / hashlib.sha256(f"{store}|{pinned}".encode()).hexdigest()[:24]
-    if (target / MOTION_FILE).exists():
+    if (target / MOTION_NAME).exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=target.parent))
@@ -79,9 +79,9 @@ def resolve_adapter(reference: str | os.PathLike, tracking_uri: str | None = Non
         source = _adapter_source(pinned, store, staging)
         folder = Path(mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=str(staging / "adapter"),
                                                           tracking_uri=store, registry_uri=store))
-        if not (folder / MOTION_FILE).exists():
-            raise ValueError(f"{uri} does not hold a motion adapter ({MOTION_FILE} is missing in {source})")
-        if not (target / MOTION_FILE).exists():  # another process may have cached it meanwhile
+        if not (folder / MOTION_NAME).exists():
+            raise ValueError(f"{uri} does not hold a motion adapter ({MOTION_NAME} is missing in {source})")
+        if not (target / MOTION_NAME).exists():  # another process may have cached it meanwhile
             shutil.rmtree(target, ignore_errors=True)
             os.replace(folder, target)
     finally:

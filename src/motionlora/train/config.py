@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from motionlora.config import one_of, settings_class
-from motionlora.motion.highway import BETA_MEANING, SCOPE_MEANING, HighwayScope, HighwaySettings
-from motionlora.motion.tap import DEFAULT_PRESET, PRESETS
+from motionlora.motion.highway_settings import BETA_MEANING, SCOPE_MEANING, HighwayScope, HighwaySettings
+from motionlora.motion.presets import DEFAULT_PRESET, PRESETS
 from motionlora.train.schedule import Schedule
 
 # Settings a resumed run may change: they decide how long to run, what to record or how much memory a

@@ -38,7 +38,7 @@ from motionlora.models.loading import T2VModel, load_t2v_model
 from motionlora.motion.adapter import save_motion_adapter
 from motionlora.motion.lora import set_lora_enabled
 from motionlora.motion.spatial import discard_spatial_lora
-from motionlora.motion.tap import MOTION_ADAPTER
+from motionlora.motion.presets import MOTION_ADAPTER
 from motionlora.tracking import NullRun, TrackingOptions, git_commit, resolve_tracking_uri, start_run
 from motionlora.train import checkpoint as ckpt
 from motionlora.train.config import TrainConfig, incompatible_changes
@@ -56,16 +56,12 @@ from motionlora.train.distributed import (
 )
 from motionlora.train.losses import training_scheduler
 from motionlora.train.memory import peak_memory_mb
+from motionlora.train.outputs import ADAPTER_DIR, RUN_FILE, SUMMARY_FILE, SUMMARY_FORMAT, SYNC_FILE
 from motionlora.train.step import MicroBatch, NonFiniteStepError, Trainer, add_training_adapters, micro_batch, precision_dtype
 from motionlora.train.validation import Validator
 
 log = logging.getLogger("motionlora.train")
 
-ADAPTER_DIR = "adapter"
-SUMMARY_FILE = "train_summary.json"
-RUN_FILE = "mlflow_run.json"
-SYNC_FILE = "debug/sync.jsonl"
-SUMMARY_FORMAT = "motionlora.train-summary/1"
 _OOM_MARKERS = ("out of memory", "can't allocate memory")
 
 

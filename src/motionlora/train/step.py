@@ -31,7 +31,8 @@ from motionlora.finite import nonfinite_names
 from motionlora.models.backbone import text_condition
 from motionlora.motion.lora import lora_folded, lora_parameters, set_lora_enabled
 from motionlora.motion.spatial import SPATIAL_ADAPTER, apply_spatial_lora
-from motionlora.motion.tap import MOTION_ADAPTER, PRESETS, apply_motion_lora
+from motionlora.motion.presets import MOTION_ADAPTER, PRESETS
+from motionlora.motion.tap import apply_motion_lora
 from motionlora.train.checkpoint import Checkpoint
 from motionlora.train.config import TrainConfig
 from motionlora.train.distributed import DistContext, average_gradients

@@ -22,7 +22,7 @@ from motionlora.tracking import NullRun
 from motionlora.train.config import TrainConfig
 
 if TYPE_CHECKING:
-    from motionlora.generate import SamplingConfig
+    from motionlora.sampling import SamplingConfig
 
 log = logging.getLogger("motionlora.train")
 
@@ -44,7 +44,7 @@ class Validator:
 
     def _sampling(self) -> SamplingConfig:
         """Sampled as the adapter will be (its highway and PLI τ), at the size of the training clips."""
-        from motionlora.generate import sampling_config
+        from motionlora.sampling import sampling_config
 
         index = self.dataset.index
         return sampling_config(adapter=self.config, steps=self.config.validation_sampling_steps,
