@@ -124,8 +124,10 @@ def backbone_dir(request: pytest.FixtureRequest) -> Path:
 
 @pytest.fixture(scope="session")
 def preprocessed_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two 4-frame 32x32 clips of a square sliding right over different backgrounds, run through the
-    real ingest and preprocess steps (frame folders, so no video codec is involved)."""
+    """Two 4-frame 16x16 clips of a square sliding right over different backgrounds, run through the
+    real ingest and preprocess steps (frame folders, so no video codec is involved). Half the tiny
+    model's native size: 8x8 latents, a quarter of the training tests' compute at 16x16, and the
+    same checks."""
     import imageio.v3 as iio
     import numpy as np
 
@@ -135,13 +137,13 @@ def preprocessed_dir(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFact
 
     src = tmp_path_factory.mktemp("clips")
     for clip in range(2):
-        frames = np.empty((4, 32, 32, 3), np.uint8)
+        frames = np.empty((4, 16, 16, 3), np.uint8)
         frames[:] = np.random.default_rng(clip).integers(0, 160, size=3, dtype=np.uint8)
         (src / f"clip{clip}").mkdir()
         for i, frame in enumerate(frames):
-            frame[10:18, 4 * i : 4 * i + 8] = 255
+            frame[5:9, 2 * i : 2 * i + 4] = 255
             iio.imwrite(src / f"clip{clip}" / f"{i:03d}.png", frame)
     root = tmp_path_factory.mktemp("data")
     ingest(LocalSource(src), root / "ingested", IngestSettings(prompt="a white square slides right"), progress=False)
-    preprocess(root / "ingested", tiny_model_dir, root / "pre", PreprocessSettings(frames=4, width=32, height=32), progress=False)
+    preprocess(root / "ingested", tiny_model_dir, root / "pre", PreprocessSettings(frames=4, width=16, height=16), progress=False)
     return root / "pre"

@@ -26,9 +26,9 @@ def _trainer(model_dir, **settings) -> Trainer:
 
 def _batch(seeds: list[int], frames: int = 4) -> MicroBatch:
     generator = torch.Generator().manual_seed(seeds[0])
-    latents = torch.randn((len(seeds), 4, frames, 16, 16), generator=generator)
+    latents = torch.randn((len(seeds), 4, frames, 8, 8), generator=generator)
     text = torch.randn((len(seeds), 16, 32), generator=generator)
-    return MicroBatch(latents, text, draw_noise(seeds, (4, frames, 16, 16), 1000))
+    return MicroBatch(latents, text, draw_noise(seeds, (4, frames, 8, 8), 1000))
 
 
 def _cat(a: MicroBatch, b: MicroBatch) -> MicroBatch:
