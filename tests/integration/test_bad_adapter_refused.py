@@ -42,7 +42,7 @@ MODEL = f"motion-{CONCEPT}"
 REFERENCE = ClipSpec(shape="triangle", color="green", background="stripes", motion="zigzag")
 PROMPTS = ("a red circle moving in a zigzag on a black background", "a blue square moving in a zigzag on a white background")
 CONFIG = EvaluationConfig(prompts=PROMPTS, seeds=(0, 1), clip_model=str(ROOT / "models" / "shapes-clip"))
-SAMPLING = SamplingConfig(steps=10, frames=8, guidance_scale=1.0, highway="all", beta=1.1)
+SAMPLING = SamplingConfig(steps=5, frames=8, guidance_scale=1.0, highway="all", beta=1.1)
 GATE = GateConfig(min_motion_gain=0.0, text_alignment_tolerance=5.0, max_appearance_leakage=5.0, tolerance=0.05)
 
 
