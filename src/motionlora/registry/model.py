@@ -117,8 +117,8 @@ class _PyfuncFlavor:
 def sampling_defaults(adapter_dir: str | Path, sampling: Mapping[str, Any]) -> dict[str, Any]:
     """A value for every PARAM: `sampling`'s where it has one, else what predict would use anyway
     (the one sampling-config rule of `sampling.sampling_config`, with the adapter's highway)."""
-    from motionlora.sampling import sampling_config
     from motionlora.motion.adapter_info import MotionAdapterInfo
+    from motionlora.sampling import sampling_config
 
     fallback = {**dataclasses.asdict(sampling_config(adapter=MotionAdapterInfo.read(adapter_dir))), "fps": DEFAULT_FPS}
     return {key: sampling[key] if sampling.get(key) is not None else fallback[key] for key in PARAMS}
