@@ -65,9 +65,14 @@ def read_tensors(path: str | Path, action: str, advice: str = "", finite: bool =
 
 
 def check_tensor_file(path: str | Path, action: str, advice: str = "") -> None:
-    """`read_tensors`' checks, read with numpy instead of torch: for steps that pass a file of float32
-    or float16 weights on without loading them (registration), and so start without torch."""
+    """`read_tensors`' checks, read with numpy instead of torch: for steps that pass a file of weights
+    on without loading them (registration), and so start without torch. A file holding a dtype numpy
+    lacks (bfloat16, float8) is checked by `read_tensors` instead."""
     import numpy as np
 
-    arrays = _load(path, action, advice, "numpy")
+    try:
+        arrays = _load(path, action, advice, "numpy")
+    except TypeError:  # safetensors' numpy reader names the dtype it cannot map
+        read_tensors(path, action, advice)
+        return
     _refuse([name for name, array in arrays.items() if not np.isfinite(array).all()], path, action, advice)

@@ -11,7 +11,7 @@ import torch
 from helpers import randomize_lora, run_unet, unet_inputs
 from safetensors.torch import load_file, save_file
 
-from motionlora.finite import NonFiniteTensorError
+from motionlora.finite import NonFiniteTensorError, check_tensor_file, read_tensors
 from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, AdapterMismatchError, apply_motion_lora, load_motion_adapter, save_motion_adapter
 from motionlora.motion.adapter_info import WEIGHTS_NAME
@@ -124,6 +124,18 @@ def test_non_finite_weights_are_never_written(tiny_model_dir, tmp_path):
     with pytest.raises(NonFiniteTensorError, match="refusing to write it: tensor '.*lora_A.*' holds NaN or infinite values"):
         save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-k")
     assert not (tmp_path / "adapter").exists()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_the_torch_free_check_refuses_and_accepts_what_loading_does(tmp_path, dtype):
+    """Registration's check (numpy; bfloat16, which numpy lacks, through torch) against loading's."""
+    bad, good = tmp_path / "bad.safetensors", tmp_path / "good.safetensors"
+    save_file({"ok": torch.ones(3, dtype=dtype), "broken": torch.tensor([1.0, float("nan"), 2.0], dtype=dtype)}, bad)
+    save_file({"ok": torch.ones(3, dtype=dtype)}, good)
+    for check in (check_tensor_file, read_tensors):
+        with pytest.raises(NonFiniteTensorError, match=re.escape(f"{bad}: refusing to load it: tensor 'broken' holds NaN")):
+            check(bad, "load")
+        check(good, "load")
 
 
 def test_registration_refuses_an_adapter_holding_a_nan_before_touching_mlflow(trained, tmp_path):
