@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
@@ -90,7 +91,7 @@ def mlflow_server(session_folder: Path) -> str:
     huey job runner and its consumers beside the server, processes that cost start-up time and
     memory and that no test uses (the tests track runs and register models; they run no jobs)."""
 
-    def launch(root: Path) -> tuple[str, int]:
+    def launch(root: Path) -> tuple[str, subprocess.Popen]:
         def command(port: int) -> list[str]:
             return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                     "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")]

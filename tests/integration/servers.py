@@ -20,6 +20,9 @@ from typing import Callable, Iterator, Mapping
 import pytest
 
 
+_SERVER_STATE = ".server.json"  # what `shared` records of each server it started
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -35,10 +38,10 @@ def answers(url: str) -> bool:
 
 
 def start(command: Callable[[int], list[str]], root: Path, ready: str, env: Mapping[str, str] | None = None,
-          timeout: float = 180) -> tuple[str, int]:
+          timeout: float = 180) -> tuple[str, subprocess.Popen]:
     """Run `command(port)` in `root` (its output in `root/server.log`) as the leader of a new process
-    group; return its URL, once `URL + ready` answers 200, and its pid. Fail the test with the log's
-    tail if it exits or `timeout` passes."""
+    group; return its URL, once `URL + ready` answers 200, and the process. Fail the test with the
+    log's tail if it exits or `timeout` passes."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log_path = root / "server.log"
@@ -49,9 +52,10 @@ def start(command: Callable[[int], list[str]], root: Path, ready: str, env: Mapp
     while not answers(url + ready):
         if process.poll() is not None or time.monotonic() > deadline:
             stop(process.pid)
+            process.wait()
             pytest.fail(f"{' '.join(command(port)[:4])} did not come up: {log_path.read_text()[-3000:]}")
         time.sleep(0.2)
-    return url, process.pid
+    return url, process
 
 
 def stop(pid: int, grace: float = 5) -> None:
@@ -75,32 +79,31 @@ def stop(pid: int, grace: float = 5) -> None:
 def serving(command: Callable[[int], list[str]], root: Path, ready: str, env: Mapping[str, str] | None = None,
             timeout: float = 180) -> Iterator[str]:
     """`start` the server, yield its URL, `stop` it."""
-    url, pid = start(command, root, ready, env, timeout)
+    url, process = start(command, root, ready, env, timeout)
     try:
         yield url
     finally:
-        stop(pid)
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+        stop(process.pid)
+        process.wait()
 
 
-def shared(folder: Path, name: str, launch: Callable[[Path], tuple[str, int]]) -> str:
+def shared(folder: Path, name: str, launch: Callable[[Path], tuple[str, subprocess.Popen]]) -> str:
     """The URL of the server `name` that every worker of this test session shares: the first worker
-    to ask runs `launch(folder / name)` (which returns the URL and the pid of a process-group leader)
-    under a file lock and records both; the others read them. `stop_shared` stops them all when the
+    to ask runs `launch(folder / name)` (`start`'s URL and process) under a file lock and records the
+    URL and the pid; the others read them. `stop_shared` stops them all when the
     session ends (the controller's pytest_unconfigure), since no worker knows it is the last user."""
     with (folder / f"{name}.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        state = folder / f"{name}.json"
+        state = folder / f"{name}{_SERVER_STATE}"
         if not state.exists():
             root = folder / name
             root.mkdir()
-            url, pid = launch(root)
-            state.write_text(json.dumps({"url": url, "pid": pid}))
+            url, process = launch(root)
+            state.write_text(json.dumps({"url": url, "pid": process.pid}))
         return json.loads(state.read_text())["url"]
 
 
 def stop_shared(folder: Path) -> None:
     """Stop every server that `shared` started in `folder`."""
-    for state in folder.glob("*.json"):
+    for state in folder.glob(f"*{_SERVER_STATE}"):
         stop(json.loads(state.read_text())["pid"])
