@@ -10,6 +10,7 @@ from mlflow.exceptions import MlflowException
 
 from motionlora.tracking import default_artifact_location, ensure_experiment, start_run
 from motionlora.tracking.errors import already_exists, does_not_exist, unless_missing
+from tests.integration.servers import free_port
 
 
 def test_a_local_store_keeps_its_artifacts_beside_the_database(tmp_path, monkeypatch, mlflow_sqlite):
@@ -66,21 +67,13 @@ def test_params_beyond_one_batch_are_all_logged(tmp_path, mlflow_sqlite):
     assert len(params) == 250 and params["group.p249"] == "249"
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_an_unreachable_server_is_one_line_naming_it(capsys, monkeypatch):
     """Nothing listens on the port: one line that says where and why, not a traceback; and the
     retry bounds that keep this under 30 s are the defaults (MLflow's own wait over 4 minutes)."""
     from motionlora import cli
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    port = _free_port()
+    port = free_port()
     code = cli.main(["registry", "--tracking-uri", f"http://127.0.0.1:{port}", "list"])
     [line] = capsys.readouterr().err.splitlines()
     assert code == 2
