@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from helpers import randomize_lora, run_unet, unet_inputs
+from helpers import fresh_model, randomize_lora, run_unet, unet_inputs
 from safetensors.torch import load_file, save_file
 
 from motionlora.finite import NonFiniteTensorError, check_tensor_file, read_tensors
@@ -23,7 +23,7 @@ from motionlora.testing.tiny_model import TinyModelSpec, build_tiny_model
 
 
 def _trained(model_dir, tmp_path):
-    model = load_t2v_model(model_dir, parts=("unet",))
+    model = fresh_model(model_dir, ("unet",))
     apply_motion_lora(model.unet, "tap-qk", rank=4, alpha=8)
     randomize_lora(model.unet, MOTION_ADAPTER)
     adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-qk", HighwaySettings("deepest", 1.2), pli_tau=600)
@@ -58,12 +58,12 @@ def test_round_trip_gives_identical_outputs(backbone, request, tmp_path):
     """Both backbones: UNet3D (ZeroScope-like) and UNetMotionModel (AnimateDiff: the shapes model)."""
     model_dir = request.getfixturevalue(backbone)
     model, adapter = _trained(model_dir, tmp_path)
-    fresh = load_t2v_model(model_dir, parts=("unet",))
+    fresh = fresh_model(model_dir, ("unet",))
     info = load_motion_adapter(fresh.unet, adapter, fresh.identity)
     assert info.preset == "tap-qk"
     inputs = unet_inputs(model.unet)
     assert torch.equal(run_unet(fresh.unet, inputs), run_unet(model.unet, inputs))
-    base = load_t2v_model(model_dir, parts=("unet",)).unet
+    base = fresh_model(model_dir, ("unet",)).unet
     assert not torch.equal(run_unet(base, inputs), run_unet(fresh.unet, inputs))
     assert not any(p.requires_grad for p in fresh.unet.parameters())
 
@@ -87,7 +87,7 @@ def test_other_architecture_is_refused(trained, tmp_path):
 
 
 def test_not_an_adapter_folder(tmp_path, tiny_model_dir):
-    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    model = fresh_model(tiny_model_dir, ("unet",))
     with pytest.raises(FileNotFoundError, match="motion.json"):
         load_motion_adapter(model.unet, tmp_path, model.identity)
 
@@ -110,14 +110,14 @@ def test_an_adapter_holding_a_nan_is_refused_on_load_naming_file_and_tensor(trai
 
 def _assert_refused(adapter, model_dir, error: type[Exception], expected: str) -> None:
     """Loading `adapter` raises `error` starting with `expected` and leaves the UNet without a motion LoRA."""
-    fresh = load_t2v_model(model_dir, parts=("unet",))
+    fresh = fresh_model(model_dir, ("unet",))
     with pytest.raises(error, match=re.escape(expected)):
         load_motion_adapter(fresh.unet, adapter, fresh.identity)
     assert not lora_modules(fresh.unet, MOTION_ADAPTER)
 
 
 def test_non_finite_weights_are_never_written(tiny_model_dir, tmp_path):
-    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    model = fresh_model(tiny_model_dir, ("unet",))
     apply_motion_lora(model.unet, "tap-k", rank=4)
     with torch.no_grad():
         lora_parameters(model.unet, MOTION_ADAPTER)[0].fill_(float("inf"))
@@ -166,7 +166,7 @@ def test_targets_outside_the_preset_are_refused_naming_the_file(trained, tiny_mo
 def test_extra_trainable_modules_and_patterns_are_refused(trained, tiny_model_dir):
     _, adapter = trained
     _edit_config(adapter, modules_to_save=["conv_in"])
-    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+    fresh = fresh_model(tiny_model_dir, ("unet",))
     with pytest.raises(ValueError, match=re.escape("modules_to_save=['conv_in']")):
         load_motion_adapter(fresh.unet, adapter, fresh.identity)
     _edit_config(adapter, modules_to_save=None, target_modules=".*to_k")
@@ -177,6 +177,6 @@ def test_extra_trainable_modules_and_patterns_are_refused(trained, tiny_model_di
 def test_weights_of_another_rank_are_refused_naming_the_file(trained, tiny_model_dir):
     _, adapter = trained
     _edit_config(adapter, r=2)
-    fresh = load_t2v_model(tiny_model_dir, parts=("unet",))
+    fresh = fresh_model(tiny_model_dir, ("unet",))
     with pytest.raises(ValueError, match=re.escape(f"{adapter / WEIGHTS_NAME} does not fit its config: size mismatch for ")):
         load_motion_adapter(fresh.unet, adapter, fresh.identity)

@@ -9,7 +9,7 @@ import re
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from helpers import randomize_lora
+from helpers import fresh_model, randomize_lora
 
 from motionlora.evaluate.clip import load_clip
 from motionlora.evaluate.judges import find_judge
@@ -22,7 +22,6 @@ from motionlora.evaluate.run import (
     mean_ci95,
 )
 from motionlora.sampling import SamplingConfig
-from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora
 from motionlora.testing.tiny_clip import build_tiny_clip
 from shapesworld.captions import parse_caption
@@ -57,7 +56,7 @@ def test_references_are_fitted_to_the_generated_clips(references):
 
 @pytest.mark.slow
 def test_zero_lora_adapter_leaks_nothing(tiny_model_dir, references, clip):
-    model = load_t2v_model(tiny_model_dir)
+    model = fresh_model(tiny_model_dir)
     apply_motion_lora(model.unet, "tap-k", rank=4)
     result = evaluate_adapter(model, references, CONFIG, SAMPLING, clip)
     assert len(result.per_video) == 4
@@ -78,7 +77,7 @@ def test_zero_lora_adapter_leaks_nothing(tiny_model_dir, references, clip):
 
 @pytest.mark.slow
 def test_report_embeds_every_clip(tiny_model_dir, references, clip, tmp_path):
-    model = load_t2v_model(tiny_model_dir)
+    model = fresh_model(tiny_model_dir)
     apply_motion_lora(model.unet, "tap-k", rank=4)
     randomize_lora(model.unet, MOTION_ADAPTER)
     result = evaluate_adapter(model, references, CONFIG, SAMPLING, clip)
@@ -180,6 +179,6 @@ def test_the_shapes_judge_reads_motion_attributes_and_leaks(references):
 
 
 def test_no_prompts_is_an_error(tiny_model_dir, references, clip):
-    model = load_t2v_model(tiny_model_dir)
+    model = fresh_model(tiny_model_dir)
     with pytest.raises(ValueError, match="prompt"):
         evaluate_adapter(model, references, EvaluationConfig(), SAMPLING, clip)

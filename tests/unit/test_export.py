@@ -8,11 +8,10 @@ import warnings
 
 import pytest
 import torch
-from helpers import randomize_lora, run_unet, unet_inputs
+from helpers import fresh_model, randomize_lora, run_unet, unet_inputs
 
 from motionlora import cli
 from motionlora.testing.stock import diffusers_pipeline
-from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, load_motion_adapter, save_motion_adapter
 from motionlora.motion.export import export_adapter
 
@@ -24,15 +23,15 @@ def adapter_and_outputs(request, tmp_path):
     """A tap-qk adapter with random weights (alpha 8 ≠ rank 4, so the scale must travel), the base
     model's dir, our loader's UNet output, and the base model's."""
     model_dir = request.getfixturevalue(request.param)
-    model = load_t2v_model(model_dir, parts=("unet",))
+    model = fresh_model(model_dir, ("unet",))
     apply_motion_lora(model.unet, "tap-qk", rank=4, alpha=8)
     randomize_lora(model.unet, MOTION_ADAPTER)
     adapter = save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-qk")
-    ours = load_t2v_model(model_dir, parts=("unet",))
+    ours = fresh_model(model_dir, ("unet",))
     load_motion_adapter(ours.unet, adapter, ours.identity)
     inputs = unet_inputs(ours.unet)
     with torch.no_grad():
-        expected, base = run_unet(ours.unet, inputs), run_unet(load_t2v_model(model_dir, parts=("unet",)).unet, inputs)
+        expected, base = run_unet(ours.unet, inputs), run_unet(fresh_model(model_dir, ("unet",)).unet, inputs)
     return model_dir, adapter, inputs, expected, base
 
 
@@ -43,7 +42,7 @@ def test_diffusers_pipeline_load_lora_weights(adapter_and_outputs, tmp_path, cap
     out = tmp_path / "diffusers"
     assert cli.main(["export", str(adapter), "--format", "diffusers", "--out", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"wrote {out} (diffusers: pipe.load_lora_weights(dir))"
-    pipe = diffusers_pipeline(load_t2v_model(model_dir))
+    pipe = diffusers_pipeline(fresh_model(model_dir))
     pipe.load_lora_weights(str(out))
     with torch.no_grad():
         stock = run_unet(pipe.unet, inputs)
@@ -60,7 +59,7 @@ def test_peft_model_from_pretrained(adapter_and_outputs, tmp_path):
     out = export_adapter(adapter, tmp_path / "peft", "peft")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        wrapped = PeftModel.from_pretrained(load_t2v_model(model_dir, parts=("unet",)).unet, str(out))
+        wrapped = PeftModel.from_pretrained(fresh_model(model_dir, ("unet",)).unet, str(out))
     with torch.no_grad():
         stock = run_unet(wrapped, inputs)
     torch.testing.assert_close(stock, expected, rtol=1e-5, atol=1e-6)

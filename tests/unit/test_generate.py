@@ -7,14 +7,13 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from helpers import randomize_lora
+from helpers import fresh_model, randomize_lora
 
 from motionlora.cli import build_parser, main
 from motionlora.data.decode import decode_clip
 from motionlora.generate import SCHEDULER_CLASSES, compile_once, generate_video, sample_latents
 from motionlora.sampling import SCHEDULERS, SamplingConfig, sampling_config
 from motionlora.generate_commands import sampling_flags
-from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 from motionlora.motion.highway_settings import HighwaySettings
 from motionlora.testing.stock import diffusers_pipeline
@@ -25,12 +24,12 @@ FAST = SamplingConfig(steps=3, frames=6, guidance_scale=5.0, width=16, height=16
 
 @pytest.fixture(scope="module")
 def model(tiny_model_dir):
-    return load_t2v_model(tiny_model_dir)
+    return fresh_model(tiny_model_dir)
 
 
 @pytest.fixture(scope="module")
 def adapter(tiny_model_dir, tmp_path_factory):
-    base = load_t2v_model(tiny_model_dir, parts=("unet",))
+    base = fresh_model(tiny_model_dir, ("unet",))
     apply_motion_lora(base.unet, "tap-k", rank=4)
     randomize_lora(base.unet, MOTION_ADAPTER)
     return save_motion_adapter(base.unet, tmp_path_factory.mktemp("adapter"), base.identity, "tap-k", HighwaySettings("all", 1.1))
@@ -40,7 +39,7 @@ def adapter(tiny_model_dir, tmp_path_factory):
 def test_matches_the_stock_diffusers_pipeline(backbone_dir):
     """No adapter, AH off: the same denoising as diffusers' own pipeline for the backbone
     (TextToVideoSDPipeline for UNet3D, AnimateDiffPipeline for AnimateDiff)."""
-    model = load_t2v_model(backbone_dir)
+    model = fresh_model(backbone_dir)
     pipe = diffusers_pipeline(model)
     latents = torch.randn((1, 4, FAST.frames, 8, 8), generator=torch.Generator().manual_seed(7))
     expected = pipe(
@@ -79,8 +78,8 @@ def test_seed_changes_the_video(model):
 def test_pli_uses_the_adapter_only_above_tau(adapter, tiny_model_dir):
     from motionlora.motion import load_motion_adapter
 
-    base = load_t2v_model(tiny_model_dir)
-    adapted = load_t2v_model(tiny_model_dir)
+    base = fresh_model(tiny_model_dir)
+    adapted = fresh_model(tiny_model_dir)
     load_motion_adapter(adapted.unet, adapter, adapted.identity)
     prompt = "a green triangle"
     without = sample_latents(base, prompt, FAST, seed=3)
@@ -117,7 +116,7 @@ def test_bad_settings_are_refused(tiny_model_dir, tmp_path, capsys):
 def test_compile_wraps_the_unet_once_however_often_it_is_asked(tiny_model_dir):
     """Equal output and the speed-up are measured in benchmarks/sample_speed.py --compile (compiling
     takes minutes on a cold cache, too long for a unit test); here: in place, once."""
-    unet = load_t2v_model(tiny_model_dir, parts=("unet", "scheduler")).unet
+    unet = fresh_model(tiny_model_dir, ("unet", "scheduler")).unet
     assert unet._compiled_call_impl is None
     compile_once(unet)
     first = unet._compiled_call_impl

@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 import torch
 from diffusers import UNet3DConditionModel
-from helpers import run_unet, unet_inputs
+from helpers import fresh_model, run_unet, unet_inputs
 
-from motionlora.models import load_t2v_model
 from motionlora.motion import appearance_highway, highway_layers
 from motionlora.motion.highway_settings import HighwaySettings
 
 
 @pytest.fixture
 def unet(tiny_model_dir):
-    return load_t2v_model(tiny_model_dir, parts=("unet",)).unet
+    return fresh_model(tiny_model_dir, ("unet",)).unet
 
 
 def _record(unet):
@@ -30,7 +29,7 @@ def _record(unet):
 @pytest.mark.parametrize("scope", ["all", "deepest"])
 @pytest.mark.parametrize("beta", [1.0, 1.1])
 def test_selected_skips_are_beta_times_spatial_output(backbone_dir, scope, beta):
-    unet = load_t2v_model(backbone_dir, parts=("unet",)).unet
+    unet = fresh_model(backbone_dir, ("unet",)).unet
     inputs = unet_inputs(unet)
     stock_skips, _, handles = _record(unet)
     run_unet(unet, inputs)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from clipfactory import data_cli, moving_square, write_clip, write_frame_folder
+from helpers import fresh_model
 from safetensors.torch import save_file
 
 from motionlora.data.decode import decode_clip
@@ -19,7 +20,6 @@ from motionlora.data.ingest import IngestSettings, ingest
 from motionlora.data.manifest import ManifestRow, read_manifest
 from motionlora.data.preprocess import PreprocessSettings, load_preprocessed, preprocess
 from motionlora.data.sources import LocalSource
-from motionlora.models import load_t2v_model
 from motionlora.testing.tiny_model import TOKENIZER_MAX_LENGTH
 
 SETTINGS = PreprocessSettings(frames=4, width=32, height=32, shard_size=2)
@@ -82,7 +82,7 @@ def test_stored_tensors_are_exactly_the_encoders_outputs(preprocessed: Path, ing
     """The tiny VAE is random, so decode(encode(x)) is not close to x; what must hold is that the
     stored latents are vae.encode(x).latent_dist.mean * scaling_factor of the decoded, normalised
     frames, so decoding them gives exactly what the VAE gives for x directly."""
-    model = load_t2v_model(tiny_model_dir, parts=("vae", "text_encoder", "tokenizer"))
+    model = fresh_model(tiny_model_dir, ("vae", "text_encoder", "tokenizer"))
     data = load_preprocessed(preprocessed)
     row = _row(ingest_dir, "a.mp4")
     i = [c.id for c in data.clips].index(row.sha256)

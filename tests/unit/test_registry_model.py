@@ -12,9 +12,9 @@ import mlflow
 import mlflow.models.utils
 import pytest
 import yaml
-from helpers import randomize_lora
+from helpers import fresh_model, randomize_lora
 
-from motionlora.models import identify_model, load_t2v_model
+from motionlora.models import identify_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 from motionlora.registry import model as registry_model
 from motionlora.models.identity import base_model_source
@@ -34,7 +34,7 @@ def store(tmp_path, mlflow_sqlite):
 
 @pytest.fixture
 def adapter(tiny_model_dir, tmp_path):
-    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    model = fresh_model(tiny_model_dir, ("unet",))
     apply_motion_lora(model.unet, "tap-k", rank=2)
     randomize_lora(model.unet, MOTION_ADAPTER, seed=1)
     return save_motion_adapter(model.unet, tmp_path / "adapter", model.identity, "tap-k")

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import randomize_lora, run_unet, unet_inputs
+from helpers import fresh_model, randomize_lora, run_unet, unet_inputs
 from peft.tuners.lora import LoraLayer
 
-from motionlora.models import load_t2v_model
 from motionlora.motion import (
     MOTION_ADAPTER,
     SPATIAL_ADAPTER,
@@ -24,8 +23,8 @@ from motionlora.motion import (
 @pytest.fixture
 def dual(tiny_model_dir):
     """A UNet with a non-zero motion LoRA and a non-zero spatial LoRA, plus a motion-only twin."""
-    unet = load_t2v_model(tiny_model_dir, parts=("unet",)).unet
-    twin = load_t2v_model(tiny_model_dir, parts=("unet",)).unet
+    unet = fresh_model(tiny_model_dir, ("unet",)).unet
+    twin = fresh_model(tiny_model_dir, ("unet",)).unet
     for model in (unet, twin):
         apply_motion_lora(model, "tap-k", rank=4)
         randomize_lora(model, MOTION_ADAPTER, seed=1)
@@ -35,7 +34,7 @@ def dual(tiny_model_dir):
 
 
 def test_spatial_targets_are_the_spatial_transformers(tiny_model_dir):
-    unet = load_t2v_model(tiny_model_dir, parts=("unet",)).unet
+    unet = fresh_model(tiny_model_dir, ("unet",)).unet
     targets = spatial_lora_targets(unet)
     assert targets and all(".attentions." in t and "temp_attentions" not in t for t in targets)
     assert not any(t.endswith(("to_k", "to_q", "to_v")) and "transformer_in" in t for t in targets)
@@ -63,7 +62,7 @@ def test_disabling_spatial_gives_the_motion_only_model(dual):
 def test_motion_scale_zero_is_the_spatial_path(dual, tiny_model_dir):
     """MotionDirector's spatial path: temporal LoRA at scale 0 equals the model without it."""
     unet, _ = dual
-    spatial_only = load_t2v_model(tiny_model_dir, parts=("unet",)).unet
+    spatial_only = fresh_model(tiny_model_dir, ("unet",)).unet
     apply_spatial_lora(spatial_only, rank=4)
     randomize_lora(spatial_only, SPATIAL_ADAPTER, seed=2)
     inputs = unet_inputs(unet)

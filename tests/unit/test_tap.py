@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import run_unet, unet_inputs
+from helpers import fresh_model, run_unet, unet_inputs
 from peft.tuners.lora import LoraLayer
 
-from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, PRESETS, apply_motion_lora, lora_modules, motion_lora_targets
 
 # The tiny model's temporal transformers: transformer_in, the two cross-attention down blocks,
@@ -27,7 +26,7 @@ TAP_K = sorted(f"{t}.transformer_blocks.0.{a}.to_k" for t in TEMPORAL for a in (
 
 @pytest.fixture
 def unet(tiny_model_dir):
-    return load_t2v_model(tiny_model_dir, parts=("unet",)).unet
+    return fresh_model(tiny_model_dir, ("unet",)).unet
 
 
 def test_tap_k_lands_exactly_on_temporal_keys(unet):
@@ -95,7 +94,7 @@ def test_lora_starts_as_a_no_op(unet):
 
 
 def test_animatediff_motion_modules_get_the_lora(tiny_animatediff_dir):
-    unet = load_t2v_model(tiny_animatediff_dir, parts=("unet",)).unet
+    unet = fresh_model(tiny_animatediff_dir, ("unet",)).unet
     apply_motion_lora(unet, "tap-k", rank=4)
     names = sorted(lora_modules(unet, MOTION_ADAPTER))
     modules = [

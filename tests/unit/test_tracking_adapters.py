@@ -7,9 +7,8 @@ import hashlib
 
 import mlflow
 import pytest
-from helpers import randomize_lora
+from helpers import fresh_model, randomize_lora
 
-from motionlora.models import load_t2v_model
 from motionlora.motion import MOTION_ADAPTER, apply_motion_lora, save_motion_adapter
 from motionlora.registry.model import log_motion_model
 from motionlora.tracking import ensure_experiment
@@ -32,7 +31,7 @@ def store(tmp_path, monkeypatch, mlflow_sqlite):
 
 
 def _adapter(tiny_model_dir, folder, seed):
-    model = load_t2v_model(tiny_model_dir, parts=("unet",))
+    model = fresh_model(tiny_model_dir, ("unet",))
     apply_motion_lora(model.unet, "tap-k", rank=2)
     randomize_lora(model.unet, MOTION_ADAPTER, seed=seed)
     return save_motion_adapter(model.unet, folder, model.identity, "tap-k")

@@ -14,11 +14,10 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from helpers import poisoned_copy
+from helpers import fresh_model, poisoned_copy
 
 from motionlora import cli
 from motionlora.config import load_config
-from motionlora.models import load_t2v_model
 from motionlora.motion.adapter import load_motion_adapter
 from motionlora.motion.adapter_info import MotionAdapterInfo
 from motionlora.tracking import TrackingOptions
@@ -52,7 +51,7 @@ def trained(preprocessed_dir: Path, tiny_model_dir: Path, tmp_path_factory: pyte
 @pytest.mark.slow
 def test_adapter_holds_only_the_motion_lora_and_records_its_base(trained, tiny_model_dir, preprocessed_dir):
     info = MotionAdapterInfo.read(trained.adapter_dir)
-    base = load_t2v_model(tiny_model_dir, parts=("unet",))
+    base = fresh_model(tiny_model_dir, ("unet",))
     assert info.base_model == base.identity.to_dict()
     assert (info.preset, info.rank, info.highway_scope, info.highway_beta) == ("tap-k", 4, "deepest", 1.2)
     weights = load_file(trained.adapter_dir / "adapter_model.safetensors")

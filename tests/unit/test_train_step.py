@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 import torch
+from helpers import fresh_model
 
-from motionlora.models import load_t2v_model
 from motionlora.train.config import TrainConfig
 from motionlora.train.distributed import DistContext
 from motionlora.train.losses import draw_noise, frame_difference_loss, training_scheduler
@@ -19,7 +19,7 @@ CPU = DistContext(0, 1, 0, torch.device("cpu"))
 
 def _trainer(model_dir, **settings) -> Trainer:
     config = TrainConfig(**{"preset": "tap-k", "rank": 4, "learning_rate": 0.002, "spatial_learning_rate": 0.002, **settings})
-    model = load_t2v_model(model_dir, parts=("unet", "scheduler"))
+    model = fresh_model(model_dir, ("unet", "scheduler"))
     add_training_adapters(model.unet, config)
     return Trainer(model.unet, training_scheduler(model.scheduler.config), config, CPU)
 
