@@ -23,6 +23,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 # torch, which cost more CPU than the tests' tiny graphs take to compile (about 20 CPU-seconds a
 # session, measured with the suite's per-test CPU times).
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+# The garbage collector, less often: importing torch, diffusers, transformers, MLflow and kfp makes
+# millions of objects that live as long as the process, and every full collection walks all of them
+# (about 0.35 s each). Each worker spent about 1.6 CPU-seconds collecting garbage while it imported,
+# and the two spent 20 a session while testing; with these thresholds, and the imported objects
+# frozen once collected (pytest_collection_finish), about 8.
+gc.set_threshold(50_000, 20, 100)
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,13 +51,9 @@ def pytest_configure_node(node) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Keep the garbage collector off the objects that collection's imports made, and run it less
-    often. Importing torch, diffusers, transformers, MLflow and kfp leaves millions of objects that
-    live as long as the process, and every full collection walked all of them (about 0.35 s each):
-    the two workers spent 20 CPU-seconds a session in the collector; frozen, and with fewer
-    collections, about 8. Objects the tests make are still collected."""
+    """Collection imported what the tests use: keep the garbage collector off those objects (see
+    the thresholds above). Objects the tests make are still collected."""
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
