@@ -25,9 +25,10 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
 # The garbage collector, less often: importing torch, diffusers, transformers, MLflow and kfp makes
 # millions of objects that live as long as the process, and every full collection walks all of them
-# (about 0.35 s each). Each worker spent about 1.6 CPU-seconds collecting garbage while it imported,
-# and the two spent 20 a session while testing; with these thresholds, and the imported objects
-# frozen once collected (pytest_collection_finish), about 8.
+# (about 0.35 s each). Measured with gc.callbacks: each worker spent 1.9 CPU-seconds in the
+# collector while collecting the tests (0.6 with these thresholds), and the two spent 20 a session
+# while testing (about 8 with these thresholds and the imported objects frozen once collected,
+# pytest_collection_finish).
 gc.set_threshold(50_000, 20, 100)
 
 
