@@ -6,16 +6,9 @@ import argparse
 import dataclasses
 from typing import Any
 
-import torch
-
 from motionlora.cli_args import parse_size
-from motionlora.data.video import write_video
-from motionlora.generate import generate_video
-from motionlora.sampling import SCHEDULERS, sampling_config
-from motionlora.models.loading import load_t2v_model
-from motionlora.motion.adapter import load_motion_adapter
 from motionlora.motion.highway_settings import HIGHWAY_SCOPES
-from motionlora.tracking.adapters import resolve_adapter
+from motionlora.sampling import SCHEDULERS, sampling_config
 
 
 def sampling_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -29,9 +22,18 @@ def sampling_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _generate(args: argparse.Namespace) -> int:
+    import torch
+
+    from motionlora.data.video import write_video
+    from motionlora.generate import generate_video
+    from motionlora.models.loading import load_t2v_model
+    from motionlora.motion.adapter import load_motion_adapter
+    from motionlora.tracking.adapters import resolve_adapter
+
     adapter = resolve_adapter(args.adapter, args.tracking_uri) if args.adapter else None  # before minutes of model loading
     dtype = torch.float16 if args.fp16 else torch.float32
-    model = load_t2v_model(args.model, dtype=dtype, device=args.device)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = load_t2v_model(args.model, dtype=dtype, device=device)
     info = load_motion_adapter(model.unet, adapter, model.identity) if adapter else None
     config = sampling_config(args.config, args.set, info, **sampling_flags(args))
     frames = generate_video(model, args.prompt, config, seed=args.seed, progress=True)
@@ -66,6 +68,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", help="YAML recipe whose `sampling` section sets the defaults (e.g. configs/tiny.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a `sampling` setting")
     p.add_argument("--fps", type=float, default=8.0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--device", help="where to sample (default: cuda when available, else cpu)")
     p.add_argument("--fp16", action="store_true", help="load the model in float16 (GPU)")
     p.set_defaults(func=_generate)

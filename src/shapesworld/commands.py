@@ -6,14 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from motionlora.data.decode import decode_clip
-from shapesworld.judge import judge_clip
-from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption
 from shapesworld.pretrain_commands import register as register_pretrain
-from shapesworld.world import write_clips
+from shapesworld.render import BACKGROUNDS, COLORS, MOTIONS, SHAPES, ClipSpec, caption
 
 
 def _render(args: argparse.Namespace) -> int:
+    from shapesworld.world import write_clips
+
     if args.count < 1:
         raise ValueError(f"--count must be >= 1, got {args.count}")
     spec = ClipSpec(args.shape, args.color, args.background, args.motion, frames=args.frames, size=args.size)
@@ -23,6 +22,9 @@ def _render(args: argparse.Namespace) -> int:
 
 
 def _judge(args: argparse.Namespace) -> int:
+    from motionlora.data.decode import decode_clip
+    from shapesworld.judge import judge_clip
+
     for path in args.videos:
         judgement = judge_clip(decode_clip(path).frames)
         fields = {name: getattr(judgement, name) for name in ("color", "shape", "background", "motion")}

@@ -12,9 +12,12 @@ F frames is an error naming the numbers, because a padded clip would teach the m
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 SAMPLE_MODES = ("uniform", "stride")
 CROP_MODES = ("center", "resize")
@@ -75,5 +78,7 @@ def resize_frames(frames: np.ndarray, width: int, height: int, crop: str = "cent
 
 def to_model_input(frames: np.ndarray) -> torch.Tensor:
     """uint8 (F, H, W, 3) -> float32 (F, 3, H, W) in [-1, 1], the VAE's input range."""
+    import torch
+
     tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
     return tensor / 127.5 - 1.0

@@ -8,7 +8,6 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from motionlora.evaluate.job import EvaluationJob, evaluate, evaluation_config, parse_seeds
 from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE
 from motionlora.motion.highway_settings import HIGHWAY_SCOPES
 from motionlora.tracking import TrackingOptions
@@ -29,6 +28,8 @@ def _given(**flags: Any) -> dict[str, Any]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    from motionlora.evaluate.job import EvaluationJob, evaluate, evaluation_config, parse_seeds
+
     config = evaluation_config(args.config, args.set, **_given(
         prompts=read_prompts(args.prompts) if args.prompts else None,
         seeds=parse_seeds(args.seeds) if args.seeds else None, clip_model=args.clip_model))

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from motionlora.testing.tiny_model import build_tiny_model
-
 
 def _tiny(args: argparse.Namespace) -> int:
+    from motionlora.testing.tiny_model import build_tiny_model
+
     out = build_tiny_model(args.out, seed=args.seed)
     print(f"wrote tiny T2V model to {out}")
     return 0

@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from motionlora.motion.adapter import read_adapter_weights
 from motionlora.motion.adapter_info import CONFIG_NAME, MotionAdapterInfo
 
 Format = Literal["diffusers", "peft"]
@@ -34,6 +33,8 @@ PEFT_PREFIX = "base_model.model."
 def export_adapter(adapter_dir: str | Path, out_dir: str | Path, format: Format) -> Path:
     """Write the adapter in `adapter_dir` to `out_dir` in `format`; returns the folder."""
     from peft import LoraConfig
+
+    from motionlora.motion.adapter import read_adapter_weights
 
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of {list(FORMATS)}")
