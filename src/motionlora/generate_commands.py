@@ -26,14 +26,13 @@ def _generate(args: argparse.Namespace) -> int:
 
     from motionlora.data.video import write_video
     from motionlora.generate import generate_video
-    from motionlora.models.loading import load_t2v_model
+    from motionlora.models.loading import load_t2v_model, pick_device
     from motionlora.motion.adapter import load_motion_adapter
     from motionlora.tracking.adapters import resolve_adapter
 
     adapter = resolve_adapter(args.adapter, args.tracking_uri) if args.adapter else None  # before minutes of model loading
     dtype = torch.float16 if args.fp16 else torch.float32
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_t2v_model(args.model, dtype=dtype, device=device)
+    model = load_t2v_model(args.model, dtype=dtype, device=pick_device(args.device))
     info = load_motion_adapter(model.unet, adapter, model.identity) if adapter else None
     config = sampling_config(args.config, args.set, info, **sampling_flags(args))
     frames = generate_video(model, args.prompt, config, seed=args.seed, progress=True)

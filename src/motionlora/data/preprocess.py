@@ -206,7 +206,7 @@ def preprocess(
     from safetensors.torch import save_file
     from tqdm import tqdm
 
-    from motionlora.models import identify_model, load_t2v_model, resolve_model_dir
+    from motionlora.models import identify_model, load_t2v_model, pick_device, resolve_model_dir
 
     ingest_dir, out_dir = Path(ingest_dir), Path(out_dir)
     rows = _checked_clips(ingest_dir)
@@ -218,8 +218,7 @@ def preprocess(
     if _reusable(out_dir, digest):
         return PreprocessResult(out_dir, digest, len(rows), num_shards, reused=True)
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    t2v = load_t2v_model(model_dir, parts=ENCODER_PARTS, device=device)
+    t2v = load_t2v_model(model_dir, parts=ENCODER_PARTS, device=pick_device(device))
     vae_scale = vae_scale_factor(t2v.vae)
     if settings.width % vae_scale or settings.height % vae_scale:
         raise ValueError(f"--size {settings.width}x{settings.height}: both sides must be multiples of {vae_scale}, the VAE's downsampling")

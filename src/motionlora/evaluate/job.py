@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from motionlora.config import load_config
 from motionlora.data.decode import decode_clip
@@ -24,7 +23,7 @@ from motionlora.evaluate.outputs import METRICS_FILE, REPORT_FILE, VIDEOS_DIR
 from motionlora.evaluate.report import title_sentence, write_report
 from motionlora.evaluate.run import EvaluationConfig, EvaluationResult, evaluate_adapter
 from motionlora.sampling import sampling_config
-from motionlora.models.loading import load_t2v_model
+from motionlora.models.loading import load_t2v_model, pick_device
 from motionlora.motion.adapter import load_motion_adapter
 from motionlora.tracking import TrackingOptions, open_run
 from motionlora.tracking.adapters import resolve_adapter
@@ -109,7 +108,7 @@ def evaluate(job: EvaluationJob, config: EvaluationConfig, sampling: Mapping[str
     `sampling.SamplingConfig` over the recipe's and the adapter's (see `sampling_config`)."""
     from tqdm import tqdm
 
-    device = job.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(job.device)
     adapter = resolve_adapter(job.adapter, tracking.tracking_uri)
     model = load_t2v_model(job.model, device=device)
     info = load_motion_adapter(model.unet, adapter, model.identity)

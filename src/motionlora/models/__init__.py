@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from motionlora.models.identity import ModelIdentity, identify_model
-    from motionlora.models.loading import T2VModel, load_t2v_model
+    from motionlora.models.loading import T2VModel, load_t2v_model, pick_device
     from motionlora.models.location import resolve_model_dir
 
 _HOMES = {
@@ -19,10 +19,11 @@ _HOMES = {
     "identify_model": "identity",
     "T2VModel": "loading",
     "load_t2v_model": "loading",
+    "pick_device": "loading",
     "resolve_model_dir": "location",
 }
 
-__all__ = ["ModelIdentity", "T2VModel", "identify_model", "load_t2v_model", "resolve_model_dir"]
+__all__ = ["ModelIdentity", "T2VModel", "identify_model", "load_t2v_model", "pick_device", "resolve_model_dir"]
 
 
 def __getattr__(name: str) -> Any:

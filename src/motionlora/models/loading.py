@@ -33,6 +33,12 @@ class T2VModel:
     loaded: tuple[str, ...] = field(default_factory=tuple)
 
 
+def pick_device(device: str | torch.device | None = None) -> str | torch.device:
+    """`device` when given, else `cuda` when a GPU is available, else `cpu`: where a command or a
+    pipeline step loads its model unless told."""
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def load_t2v_model(
     source: str | os.PathLike,
     parts: Iterable[str] = PARTS,

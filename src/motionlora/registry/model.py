@@ -181,15 +181,12 @@ class MotionVideoModel(mlflow.pyfunc.PythonModel):
     """Loads the base model and the adapter once; each predicted row is one sampled video."""
 
     def load_context(self, context: Any) -> None:
-        import torch
-
-        from motionlora.models import load_t2v_model
+        from motionlora.models import load_t2v_model, pick_device
         from motionlora.motion.adapter import load_motion_adapter
 
         config = context.model_config or {}
         base = base_model_to_load(context.artifacts, config)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model = load_t2v_model(base, device=device)
+        self.model = load_t2v_model(base, device=pick_device())
         self.info = load_motion_adapter(self.model.unet, context.artifacts["adapter"], self.model.identity)
         self.defaults = config.get("sampling", {})
 
